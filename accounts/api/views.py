@@ -1,0 +1,55 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.serializers import EmptyOutput, LogoutInput, TokenObtainInput, TokenPairOutput, TokenRefreshInput
+from accounts.api.throttles import AuthRateThrottle
+from accounts.services import refresh_token_revoke
+
+
+class AuthViewSet(viewsets.ViewSet):
+    """JWT pairs: obtain with e-mail and password, refresh (rotating), log out."""
+
+    authentication_classes: list = []  # these endpoints take credentials in the body
+    permission_classes = [permissions.AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'  # a refused login is a 401 with the scheme, not a 403
+
+    def get_throttles(self) -> list:
+        return [AuthRateThrottle()] if self.action in ("token", "refresh") else []
+
+    @extend_schema(
+        operation_id="auth_token",
+        summary="Obtain an access and refresh token pair",
+        request=TokenObtainInput,
+        responses={200: TokenPairOutput},
+    )
+    def token(self, request: Request) -> Response:
+        serializer = TokenObtainInput(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data)
+
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        summary="Exchange a refresh token for a new pair (the old refresh token is revoked)",
+        request=TokenRefreshInput,
+        responses={200: TokenPairOutput},
+    )
+    def refresh(self, request: Request) -> Response:
+        serializer = TokenRefreshInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data)
+
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Revoke a refresh token",
+        request=LogoutInput,
+        responses={200: EmptyOutput},
+    )
+    def logout(self, request: Request) -> Response:
+        serializer = LogoutInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        refresh_token_revoke(refresh=serializer.validated_data["refresh"])
+        return Response({}, status=status.HTTP_200_OK)

@@ -1,0 +1,5 @@
+from portalsite.errors import ApplicationError
+
+
+class AccountsError(ApplicationError):
+    """Refused account or organization operation."""

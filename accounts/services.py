@@ -1,0 +1,77 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.errors import AccountsError
+from accounts.models import Organization, OrgMembership, User
+from portalsite.slugs import unique_slug
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed e-mail, validated; raises AccountsError(loc=("email",)) when invalid."""
+    email = email.strip()
+    try:
+        validate_email(email)
+    except DjangoValidationError as exc:
+        raise AccountsError("Enter a valid email address.", loc=("email",)) from exc
+    return User.objects.normalize_email(email)
+
+
+@transaction.atomic
+def user_create(*, email: str, password: str | None, name: str = "") -> User:
+    """Create a global account. `password=None` makes an account that cannot log in yet."""
+    email = normalize_email(email)
+    if User.objects.filter(email__iexact=email).exists():
+        raise AccountsError("An account with this email already exists.", loc=("email",), code="unique")
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, name=name)
+    except IntegrityError as exc:  # a concurrent create of the same e-mail won the race
+        raise AccountsError("An account with this email already exists.", loc=("email",), code="unique") from exc
+
+
+@transaction.atomic
+def organization_create(
+    *,
+    name: str,
+    admin_email: str,
+    admin_password: str | None = None,
+    environment: str = Organization.Environment.PRODUCTION,
+) -> tuple[Organization, User, bool]:
+    """Create an organization and make `admin_email` its admin.
+
+    An existing account with that e-mail becomes the admin as it is (its password is
+    left alone); otherwise one is created, with `admin_password` (None: it cannot log in
+    until a password is set). Returns (organization, admin, admin_created).
+    """
+    name = name.strip()
+    if not name:
+        raise AccountsError("Organization name must not be blank.", loc=("name",))
+    if Organization.objects.filter(name__iexact=name).exists():
+        raise AccountsError(f"An organization named {name!r} already exists.", loc=("name",), code="unique")
+    email = normalize_email(admin_email)
+    admin = User.objects.filter(email__iexact=email).first()
+    admin_created = admin is None
+    if admin is None:
+        admin = user_create(email=email, password=admin_password)
+    organization = Organization.objects.create(
+        name=name,
+        slug=unique_slug(name=name, queryset=Organization.objects.all(), fallback="org"),
+        environment=environment,
+    )
+    OrgMembership.objects.create(user=admin, organization=organization, role=OrgMembership.Role.ADMIN)
+    return organization, admin, admin_created
+
+
+@transaction.atomic
+def refresh_token_revoke(*, refresh: str) -> None:
+    """Log out: blacklist the refresh token.
+
+    Raises InvalidToken (401) when the token is malformed, expired or already revoked.
+    """
+    try:
+        RefreshToken(refresh).blacklist()
+    except TokenError as exc:
+        raise InvalidToken(exc.args[0]) from exc

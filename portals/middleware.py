@@ -1,0 +1,41 @@
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import set_urlconf
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from portals.models import Domain
+
+
+class PortalRoutingMiddleware(TenantMainMiddleware):
+    """Pick the schema from the Host header.
+
+    MAIN_HOSTS serve the public schema without a query; any other host must be a
+    portal's domain. An unknown or disallowed host is a JSON 404, never an error page.
+    """
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        connection.set_schema_to_public()  # every request starts on public, whatever came before
+        try:
+            hostname = self.hostname_from_request(request).lower()
+        except DisallowedHost:
+            return _host_not_found()
+        if hostname in settings.MAIN_HOSTS:
+            request.tenant = connection.tenant
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            set_urlconf(request.urlconf)
+            return None
+        try:
+            portal = self.get_tenant(Domain, hostname)
+        except Domain.DoesNotExist:
+            return _host_not_found()
+        portal.domain_url = hostname
+        request.tenant = portal
+        connection.set_tenant(portal)
+        self.setup_url_routing(request)
+        return None
+
+
+def _host_not_found() -> JsonResponse:
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -1,0 +1,57 @@
+"""Serializers shared by both API groups: strict input and the error bodies."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+_UNKNOWN_FIELD = ErrorDetail("Unknown field.", code="unknown_field")
+
+
+class RejectUnknownFieldsMixin:
+    """Refuse keys the serializer does not declare as writable (a typo must not be silently ignored)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown: dict[str, list[ErrorDetail]] = {}
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
+            unknown = {key: [_UNKNOWN_FIELD] for key in data if key not in writable}
+        try:
+            value = super().to_internal_value(data)  # type: ignore[misc]
+        except ValidationError as exc:
+            # Report unknown keys beside the other field errors, not instead of them.
+            raise ValidationError({**exc.detail, **unknown} if isinstance(exc.detail, dict) else exc.detail) from exc
+        if unknown:
+            raise ValidationError(unknown)
+        return value
+
+
+class InputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Base for request bodies."""
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+    class Meta:
+        ref_name = "ErrorResponse"
+
+
+class ValidationErrorItemSerializer(serializers.Serializer):
+    loc = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="Path to the offending value: body, query or path first, then keys and list indexes.",
+    )
+    msg = serializers.CharField()
+    type = serializers.CharField()
+
+    class Meta:
+        ref_name = "ValidationError"
+
+
+class HTTPValidationErrorSerializer(serializers.Serializer):
+    detail = ValidationErrorItemSerializer(many=True)
+
+    class Meta:
+        ref_name = "HTTPValidationError"

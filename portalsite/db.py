@@ -1,0 +1,31 @@
+"""Helpers about the database connection itself (not its data)."""
+
+from django.db import OperationalError, connection
+
+
+def database_display_url() -> str:
+    """The default database as a URL without its password, for error messages."""
+    params = connection.settings_dict
+    user = f"{params['USER']}@" if params.get("USER") else ""
+    host = params.get("HOST") or "localhost"
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgresql://{user}{host}{port}/{params['NAME']}"
+
+
+def database_is_reachable() -> bool:
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except OperationalError:
+        connection.close()
+        return False
+    return True
+
+
+def database_unreachable_message(exc: Exception) -> str | None:
+    """A one-line explanation when `exc` came from an unreachable database, else None."""
+    if not isinstance(exc, OperationalError) or database_is_reachable():
+        return None
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot reach the database at {database_display_url()}: {first_line}"

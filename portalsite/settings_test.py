@@ -1,0 +1,10 @@
+"""Test settings: the production module with fast hashing, in-memory cache and mail."""
+
+from portalsite.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WHITENOISE_USE_FINDERS = True
+SECURE_SSL_REDIRECT = False
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

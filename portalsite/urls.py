@@ -1,0 +1,19 @@
+"""URLconf of the main hosts (MAIN_HOSTS): the public schema."""
+
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
+
+handler404 = "portalsite.views.not_found"
+handler500 = "portalsite.views.server_error"
+
+urlpatterns = [
+    *auth_urlpatterns,
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    *catch_all_urlpatterns,
+]

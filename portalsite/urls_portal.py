@@ -1,0 +1,11 @@
+"""URLconf of portal hosts: requests here run in the portal's own schema."""
+
+from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
+
+handler404 = "portalsite.views.not_found"
+handler500 = "portalsite.views.server_error"
+
+urlpatterns = [
+    *auth_urlpatterns,
+    *catch_all_urlpatterns,
+]

@@ -1,0 +1,55 @@
+import pytest
+from django.conf import settings
+from django.db import connection
+from django_tenants.utils import get_public_schema_name
+
+from portals.models import Domain, Portal
+from portals.services import public_tenant_ensure
+from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST
+
+pytestmark = pytest.mark.django_db
+
+
+def test_main_hosts_route_without_a_query(api_client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = api_client.get("/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert connection.schema_name == get_public_schema_name()
+
+
+def test_a_portal_host_runs_in_the_portal_schema(portal_client, test_portal, django_assert_num_queries):
+    with django_assert_num_queries(2, info="the domain lookup, SET search_path"):
+        response = portal_client.get("/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert response.wsgi_request.tenant == test_portal
+    assert connection.schema_name == test_portal.schema_name
+
+
+def test_the_main_host_serves_the_public_urlconf_and_portal_hosts_do_not(api_client, portal_client):
+    assert api_client.get("/api/schema/").status_code == 200
+    assert portal_client.get("/api/schema/").status_code == 404
+
+
+def test_the_port_and_case_of_the_host_do_not_matter(client, test_portal):
+    response = client.get("/healthz", HTTP_HOST=f"{TEST_PORTAL_HOST.upper()}:8000")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.tenant == test_portal
+
+
+def test_every_request_starts_on_public(client, test_portal):
+    client.get("/healthz", HTTP_HOST=TEST_PORTAL_HOST)
+    response = client.get("/healthz", HTTP_HOST=MAIN_HOST)
+
+    assert response.wsgi_request.tenant.schema_name == get_public_schema_name()
+
+
+def test_the_public_tenant_and_main_host_domains_exist_once():
+    public_tenant_ensure()
+    public_tenant_ensure()
+
+    public = Portal.objects.get(schema_name=get_public_schema_name())
+    assert public.organization is None
+    assert sorted(Domain.objects.filter(tenant=public).values_list("domain", flat=True)) == sorted(settings.MAIN_HOSTS)

@@ -1,0 +1,157 @@
+"""The error contract of API.md: shapes, codes, and no 5xx for any body on any endpoint."""
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework import serializers
+
+from portalsite.api.exception_handler import validation_error_items
+from portalsite.api.serializers import InputSerializer
+from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST
+
+pytestmark = pytest.mark.django_db
+
+
+class _Member(InputSerializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=["member", "manager"], required=False)
+
+
+class _Invite(InputSerializer):
+    users = _Member(many=True)
+    send_email = serializers.BooleanField(required=False)
+
+
+def test_loc_reaches_into_nested_lists():
+    serializer = _Invite(
+        data={"users": [{"email": "a@example.com"}, {"email": "nope", "role": "owner"}, {"emial": "x"}], "x": 1}
+    )
+    assert not serializer.is_valid()
+
+    items = sorted(validation_error_items(serializer.errors, ("body",)), key=lambda item: str(item["loc"]))
+
+    assert items == [
+        {"loc": ["body", "users", 1, "email"], "msg": "Enter a valid email address.", "type": "value_error"},
+        {"loc": ["body", "users", 1, "role"], "msg": '"owner" is not a valid choice.', "type": "value_error"},
+        {"loc": ["body", "users", 2, "email"], "msg": "This field is required.", "type": "missing"},
+        {"loc": ["body", "users", 2, "emial"], "msg": "Unknown field.", "type": "extra_forbidden"},
+        {"loc": ["body", "x"], "msg": "Unknown field.", "type": "extra_forbidden"},
+    ]
+
+
+def test_a_non_object_body_is_422_at_body(api_client):
+    response = api_client.post("/v1/auth/token", [1, 2], format="json")
+
+    assert response.status_code == 422
+    [item] = response.json()["detail"]
+    assert item["loc"] == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected_type"),
+    [
+        (b'{"email": ', "application/json", "json_invalid"),
+        (b"email=a@example.com&password=x", "application/x-www-form-urlencoded", "content_type"),
+        (b'{"email": "a@example.com", "password": "x"}', "text/plain", "content_type"),
+        (b'{"email": "a@example.com", "password": "x", "admin": true}', "application/json", "extra_forbidden"),
+    ],
+)
+def test_malformed_json_wrong_content_type_and_unknown_fields_are_422(api_client, body, content_type, expected_type):
+    response = api_client.generic("POST", "/v1/auth/token", body, content_type=content_type)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == expected_type
+
+
+def test_unknown_paths_and_hosts_are_json_404(api_client, client):
+    assert api_client.get("/v1/nothing-here").json() == {"detail": "Not found."}
+    for host in ("unknown.localhost", "evil.example.org"):  # unrouted, and outside ALLOWED_HOSTS
+        response = client.get("/healthz", HTTP_HOST=host)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found."}
+
+
+# Hostile bodies --------------------------------------------------------------
+
+_DEEP_ARRAY = "[" * 100_000 + "]" * 100_000
+_DEEP_OBJECT = '{"a":' * 50_000 + "1" + "}" * 50_000
+_FIELDS = ("email", "password", "refresh", "name", "token", "users", "custom_domain", "slug")
+
+
+def _object(value: object) -> bytes:
+    return json.dumps(dict.fromkeys(_FIELDS, value)).encode()
+
+
+HOSTILE_BODIES: dict[str, tuple[bytes, str]] = {
+    "deep-array": (_DEEP_ARRAY.encode(), "application/json"),
+    "deep-object": (_DEEP_OBJECT.encode(), "application/json"),
+    "huge-strings": (_object("a" * 200_000), "application/json"),
+    "nul-bytes": (_object("a\u0000b@example.com"), "application/json"),
+    "sql-and-shell": (_object("'; DROP SCHEMA public CASCADE; -- $(rm -rf /)"), "application/json"),
+    "wrong-types-list": (_object([1, {"a": None}]), "application/json"),
+    "wrong-types-object": (_object({"$ne": None}), "application/json"),
+    "wrong-types-number": (_object(1e308), "application/json"),
+    "top-level-array": (b"[1, 2, 3]", "application/json"),
+    "top-level-string": (b'"hello"', "application/json"),
+    "top-level-null": (b"null", "application/json"),
+    "nan": (b'{"email": NaN}', "application/json"),
+    "non-utf8": (b'{"email": "\xff\xfe\xfd"}', "application/json"),
+    "latin1-declared": (b'{"email": "\xe9"}', "application/json; charset=latin-1"),
+    "empty": (b"", "application/json"),
+    "form": (b"email=a%00b&password[]=1", "application/x-www-form-urlencoded"),
+    "multipart-garbage": (b"--x\r\nnot really\r\n", "multipart/form-data; boundary=x"),
+    "too-large": (b'{"email": "' + b"a" * (3 * 1024 * 1024) + b'"}', "application/json"),
+}
+
+
+def _concrete_paths(resolver: URLResolver, prefix: str = "") -> Iterator[str]:
+    """Every route of a URLconf with its parameters filled in (admin pages are not API)."""
+    for entry in resolver.url_patterns:
+        pattern = str(entry.pattern)
+        if pattern.startswith("admin/"):
+            continue
+        route = re.sub(r"<(?:\w+:)?\w+>", str(uuid.uuid4()), pattern)
+        route = re.sub(r"\(\?P<\w+>[^)]*\)", str(uuid.uuid4()), route)
+        route = route.lstrip("^").rstrip("$").replace("(?:v1|api)/", "v1/no-such-thing")
+        if isinstance(entry, URLResolver):
+            yield from _concrete_paths(entry, prefix + route)
+        elif isinstance(entry, URLPattern):
+            yield "/" + prefix + route
+
+
+def _endpoints() -> list[tuple[str, str]]:
+    return [(MAIN_HOST, path) for path in _concrete_paths(get_resolver("portalsite.urls"))] + [
+        (TEST_PORTAL_HOST, path) for path in _concrete_paths(get_resolver("portalsite.urls_portal"))
+    ]
+
+
+def test_the_endpoint_list_covers_the_api():
+    paths = {path for _, path in _endpoints()}
+    assert {"/v1/auth/token", "/v1/auth/token/refresh", "/v1/auth/logout", "/healthz", "/api/schema/"} <= paths
+
+
+@pytest.mark.parametrize("name", HOSTILE_BODIES)
+def test_no_endpoint_answers_5xx_to_a_hostile_body(client, test_portal, settings, name):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "100000/min"}}
+    body, content_type = HOSTILE_BODIES[name]
+    failures = []
+    for host, path in _endpoints():
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            response = client.generic(method, path, body, content_type=content_type, HTTP_HOST=host)
+            if response.status_code >= 500:
+                failures.append(f"{method} {host}{path}: {response.status_code}")
+            elif response["Content-Type"].startswith("application/json") and response.status_code >= 400:
+                assert "detail" in response.json(), (method, path)
+    assert not failures
+
+
+def test_a_body_over_the_size_limit_is_413(api_client):
+    body, content_type = HOSTILE_BODIES["too-large"]
+
+    response = api_client.generic("POST", "/v1/auth/token", body, content_type=content_type)
+
+    assert response.status_code == 413

@@ -1,0 +1,48 @@
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schema(api_client):
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_it_serves_openapi_3(schema):
+    assert schema["openapi"].startswith("3.")
+    assert {"/v1/auth/token", "/v1/auth/token/refresh", "/v1/auth/logout", "/healthz"} <= set(schema["paths"])
+
+
+def test_every_operation_documents_its_422(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            response = operation["responses"]["422"]
+            ref = response["content"]["application/json"]["schema"]["$ref"]
+            assert ref == "#/components/schemas/HTTPValidationError", (method, path)
+
+
+def test_the_error_components_follow_the_seed_names(schema):
+    components = schema["components"]["schemas"]
+    assert components["HTTPValidationError"]["properties"]["detail"]["items"]["$ref"].endswith("/ValidationError")
+    assert {"loc", "msg", "type"} <= set(components["ValidationError"]["properties"])
+    assert {"TokenObtainRequest", "TokenPairResponse", "TokenRefreshRequest", "LogoutRequest"} <= set(components)
+
+
+def test_throttled_operations_document_429(schema):
+    assert "429" in schema["paths"]["/v1/auth/token"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+def test_docs_pages_load_their_assets_from_this_server(api_client, page):
+    html = api_client.get(page).content.decode()
+
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert assets, "the page must reference local assets, not a CDN"
+    assert "cdn" not in html.lower()
+    for asset in assets:
+        response = api_client.get(asset)
+        assert response.status_code == 200, asset
