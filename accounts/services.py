@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -58,7 +59,7 @@ def organization_create(
         admin = user_create(email=email, password=admin_password)
     organization = Organization.objects.create(
         name=name,
-        slug=unique_slug(name=name, queryset=Organization.objects.all(), fallback="org"),
+        slug=unique_slug(base=slugify(name) or "org", queryset=Organization.objects.all()),
         environment=environment,
     )
     OrgMembership.objects.create(user=admin, organization=organization, role=OrgMembership.Role.ADMIN)

@@ -5,14 +5,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from portals.models import Domain
+from portals.routing import portal_for_host
 
 
 class PortalRoutingMiddleware(TenantMainMiddleware):
     """Pick the schema from the Host header.
 
     MAIN_HOSTS serve the public schema without a query; any other host must be a
-    portal's domain. An unknown or disallowed host is a JSON 404, never an error page.
+    portal's domain (cached: no query once warm). An unknown or disallowed host is a
+    JSON 404, never an error page.
     """
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
@@ -26,9 +27,8 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             return None
-        try:
-            portal = self.get_tenant(Domain, hostname)
-        except Domain.DoesNotExist:
+        portal = portal_for_host(hostname)
+        if portal is None:
             return _host_not_found()
         portal.domain_url = hostname
         request.tenant = portal

@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
 from accounts.models import Organization
@@ -9,7 +10,8 @@ from accounts.models import Organization
 class Portal(TenantMixin):
     """A customer portal: one PostgreSQL schema, reached through its domains.
 
-    The public schema has a row too (organization null): django-tenants' tooling expects it.
+    The public schema and the spare schemas have rows too (organization null): a tenant
+    row is what makes `migrate_schemas` migrate a schema, so spares never drift.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -18,7 +20,9 @@ class Portal(TenantMixin):
     )
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=63, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # A pre-migrated schema waiting in the pool (portals.provisioning); never routed or listed.
+    is_spare = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     # Schemas are created and dropped by portals.services, inside the same transaction as the rows.
@@ -30,7 +34,9 @@ class Portal(TenantMixin):
 
 
 class Domain(DomainMixin):
-    """A host name routed to a portal (its default `<slug>.<PORTAL_BASE_DOMAIN>` or a custom one)."""
+    """A host name routed to a portal: its default `<slug>.<PORTAL_BASE_DOMAIN>` (primary) or its custom one."""
+
+    is_custom = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.domain

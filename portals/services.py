@@ -1,8 +1,195 @@
-from django.conf import settings
-from django.db import transaction
-from django_tenants.utils import get_public_schema_name
+import logging
+import re
+import uuid
+from typing import Any
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+from django_tenants.utils import get_public_schema_name, tenant_context
+
+from accounts.models import User
+from customer_portal.services import portal_settings_initialize
+from portals.errors import PortalsError
 from portals.models import Domain, Portal
+from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug, spare_pool_refill_on_commit
+from portals.routing import routing_forget_on_commit
+from portals.selectors import admin_organizations
+from portalsite.slugs import unique_slug
+
+logger = logging.getLogger(__name__)
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+RESERVED_SLUGS = frozenset(
+    {"www", "api", "admin", "public", "static", "media", "app", "apps", "auth", "login", "mail", "smtp", "imap",
+     "pop", "ftp", "ns1", "ns2", "dns", "docs", "status", "support", "help", "root", "system",
+     "localhost", "dashboard", "billing", "assets", "cdn", "blog", "dev", "staging", "internal"}
+)  # fmt: skip
+# One DNS name: labels of letters, digits and inner hyphens, at least two labels.
+HOSTNAME_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+UNSET: Any = object()  # "field not given", as opposed to None ("remove it")
+
+
+def portal_host(slug: str) -> str:
+    return f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
+
+
+def _clean_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise PortalsError("Name must not be blank.", loc=("name",), code="string_too_short")
+    return name
+
+
+def _slug_base(name: str) -> str:
+    """A DNS-label-shaped start for a slug derived from `name` (at least 3 characters)."""
+    base = re.sub(r"[-_]+", "-", slugify(name)).strip("-")
+    return base if len(base) >= 3 else f"{base}-portal".lstrip("-")
+
+
+def _validated_slug(slug: str) -> str:
+    if not SLUG_PATTERN.match(slug):
+        raise PortalsError(
+            "Use 3-63 lower-case letters, digits and inner hyphens.", loc=("slug",), code="string_pattern_mismatch"
+        )
+    if slug in RESERVED_SLUGS:
+        raise PortalsError(f"The slug {slug!r} is reserved.", loc=("slug",))
+    if Portal.objects.filter(slug=slug).exists():
+        raise PortalsError(f"The slug {slug!r} is already taken.", loc=("slug",), code="unique")
+    return slug
+
+
+def _validated_custom_domain(domain: str, *, portal: Portal | None = None) -> str:
+    domain = domain.strip().lower().rstrip(".")
+    if not HOSTNAME_PATTERN.match(domain):
+        raise PortalsError(
+            "Enter a host name such as portal.example.com (no scheme, port or path).", loc=("custom_domain",)
+        )
+    base = settings.PORTAL_BASE_DOMAIN
+    if domain == base or domain.endswith(f".{base}"):
+        raise PortalsError(f"Custom domains cannot be under {base}.", loc=("custom_domain",))
+    if domain in settings.MAIN_HOSTS:
+        raise PortalsError("This host serves the main API.", loc=("custom_domain",))
+    taken = Domain.objects.filter(domain=domain)
+    if portal is not None:
+        taken = taken.exclude(tenant=portal)
+    if taken.exists():
+        raise PortalsError("This domain is already used by another portal.", loc=("custom_domain",), code="unique")
+    return domain
+
+
+def _organization_for_create(*, admin: User, organization_id: uuid.UUID | None) -> Any:
+    organizations = list(admin_organizations(user=admin))
+    if organization_id is not None:
+        match = [organization for organization in organizations if organization.id == organization_id]
+        if not match:
+            raise PortalsError("Unknown organization.", loc=("organization_id",))
+        return match[0]
+    if len(organizations) != 1:
+        raise PortalsError(
+            "You administer several organizations: say which one.", loc=("organization_id",), code="missing"
+        )
+    return organizations[0]
+
+
+def _integrity_error_as_422(exc: IntegrityError) -> PortalsError:
+    """Map a lost race on a unique column to the same 422 the pre-checks give."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+    if "domain" in constraint:
+        return PortalsError("This domain is already used by another portal.", loc=("custom_domain",), code="unique")
+    if "slug" in constraint or "schema_name" in constraint:
+        return PortalsError("This slug is already taken.", loc=("slug",), code="unique")
+    raise exc
+
+
+def portal_create(
+    *,
+    admin: User,
+    name: str,
+    slug: str | None = None,
+    custom_domain: str | None = None,
+    organization_id: uuid.UUID | None = None,
+) -> Portal:
+    """Create a portal with its schema, default domain, settings and features, in one transaction.
+
+    Takes a spare schema from the pool (milliseconds); the pool is refilled after commit.
+    A failure anywhere, a lost slug or domain race included, leaves nothing behind.
+    """
+    try:
+        with transaction.atomic():
+            return _portal_create(
+                admin=admin, name=name, slug=slug, custom_domain=custom_domain, organization_id=organization_id
+            )
+    except IntegrityError as exc:
+        raise _integrity_error_as_422(exc) from exc
+
+
+def _portal_create(
+    *, admin: User, name: str, slug: str | None, custom_domain: str | None, organization_id: uuid.UUID | None
+) -> Portal:
+    organization = _organization_for_create(admin=admin, organization_id=organization_id)
+    name = _clean_name(name)
+    if slug is None:
+        slug = unique_slug(base=_slug_base(name), queryset=Portal.objects.all(), reserved=RESERVED_SLUGS)
+    else:
+        slug = _validated_slug(slug)
+    custom = _validated_custom_domain(custom_domain) if custom_domain else None
+
+    portal = portal_row_with_schema(
+        schema_name=schema_name_for_slug(slug), name=name, slug=slug, organization=organization
+    )
+    domains = [Domain(domain=portal_host(slug), tenant=portal, is_primary=True)]
+    if custom:
+        domains.append(Domain(domain=custom, tenant=portal, is_primary=False, is_custom=True))
+    Domain.objects.bulk_create(domains)
+    with tenant_context(portal):
+        portal_settings_initialize(display_name=name)
+
+    routing_forget_on_commit(domain.domain for domain in domains)  # forget cached "no such host" answers
+    spare_pool_refill_on_commit()
+    logger.info("portal %s (%s) created by %s", portal.slug, portal.id, admin.email)
+    return portal
+
+
+def portal_update(*, portal: Portal, name: str | None = None, custom_domain: str | None = UNSET) -> Portal:
+    """Rename a portal and/or set (a host name) or remove (None) its custom domain."""
+    try:
+        with transaction.atomic():
+            portal = Portal.objects.select_for_update().get(pk=portal.pk)
+            if name is not None:
+                portal.name = _clean_name(name)
+            if custom_domain is not UNSET:
+                _portal_custom_domain_set(portal=portal, custom_domain=custom_domain)
+            portal.save(update_fields=["name", "updated_at"])
+            # Routes cache the portal's name too: forget every host of it.
+            routing_forget_on_commit(portal.domains.values_list("domain", flat=True))
+            return portal
+    except IntegrityError as exc:
+        raise _integrity_error_as_422(exc) from exc
+
+
+def _portal_custom_domain_set(*, portal: Portal, custom_domain: str | None) -> None:
+    new = _validated_custom_domain(custom_domain, portal=portal) if custom_domain else None
+    old = list(portal.domains.filter(is_custom=True).values_list("domain", flat=True))
+    if old == ([new] if new else []):
+        return
+    portal.domains.filter(is_custom=True).delete()
+    if new:
+        Domain.objects.create(domain=new, tenant=portal, is_primary=False, is_custom=True)
+    routing_forget_on_commit(old)
+
+
+@transaction.atomic
+def portal_delete(*, portal: Portal) -> None:
+    """Drop the portal's schema with all its data, then its domains and row, in one transaction."""
+    portal = Portal.objects.select_for_update().get(pk=portal.pk)
+    assert portal.schema_name != get_public_schema_name() and not portal.is_spare
+    hosts = list(portal.domains.values_list("domain", flat=True))
+    schema_drop(schema_name=portal.schema_name)
+    Domain.objects.filter(tenant=portal).delete()
+    Portal.objects.filter(pk=portal.pk).delete()
+    routing_forget_on_commit(hosts)
+    logger.info("portal %s (%s) deleted; schema %s dropped", portal.slug, portal.id, portal.schema_name)
 
 
 @transaction.atomic

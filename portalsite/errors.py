@@ -1,14 +1,23 @@
 """Domain errors raised by services; the API exception handler and commands map them."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid value: `loc` is its path inside the request, e.g. ("users", 3, "email")."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"
 
 
 class ApplicationError(Exception):
     """A request that the domain refuses.
 
-    With `loc` (a path inside the request, such as `("users", 3, "email")`) it is a
-    validation error and becomes a 422 `HTTPValidationError`; without it, a
-    `{"detail": message}` body with `status`.
+    With field errors (`loc`, or several `field_errors`) it is a validation error and
+    becomes a 422 `HTTPValidationError`; without, a `{"detail": message}` body with `status`.
     """
 
     def __init__(
@@ -19,10 +28,17 @@ class ApplicationError(Exception):
         status: int = 422,
         code: str = "value_error",
         loc_root: str = "body",
+        field_errors: Sequence[FieldError] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.loc = tuple(loc) if loc is not None else None
         self.status = status
-        self.code = code
         self.loc_root = loc_root
+        self.field_errors = tuple(field_errors) or ((FieldError(tuple(loc), message, code),) if loc is not None else ())
+
+
+class NotFoundError(ApplicationError):
+    """The object does not exist, or is outside the caller's reach (the two look the same)."""
+
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message, status=404)

@@ -39,7 +39,9 @@ DEBUG = env.bool("DEBUG", default=True)
 
 PORTAL_BASE_DOMAIN = env.str("PORTAL_BASE_DOMAIN", default="localhost").lower()
 MAIN_HOSTS = [host.lower() for host in env.list("MAIN_HOSTS", default=["localhost", "127.0.0.1"])]
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[*MAIN_HOSTS, f".{PORTAL_BASE_DOMAIN}"])
+# "*" by default: portals.middleware serves only MAIN_HOSTS and registered portal domains (404 for
+# any other host), and custom domains must work the moment they are added, without a restart.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 PORTAL_INVITATION_TTL = timedelta(seconds=env.int("PORTAL_INVITATION_TTL", default=7 * 24 * 3600))
 
 # Applications --------------------------------------------------------------
@@ -119,9 +121,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    _redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    CACHES = {"default": _redis, "routing": {**_redis, "KEY_PREFIX": "routing"}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portalsite_cache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portalsite_cache"},
+        # Host -> portal lookups: shared by every worker on this machine and never a database query.
+        "routing": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "routing-cache"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
 
 # Accounts and auth ---------------------------------------------------------
 
@@ -216,3 +227,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+
+# Portals ---------------------------------------------------------------------
+
+# Pre-migrated spare schemas kept ready so that creating a portal is a rename, not a migrate.
+PORTAL_SPARE_POOL_SIZE = env.int("PORTAL_SPARE_POOL_SIZE", default=3)
+# "background": refill in a thread after the create commits; "inline": in the committing thread.
+PORTAL_SPARE_REFILL = env.str("PORTAL_SPARE_REFILL", default="background")
+# Links in e-mails point at the portal's own host: <scheme>://<domain>[:port]/...
+PORTAL_URL_SCHEME = env.str("PORTAL_URL_SCHEME", default="http" if DEBUG else "https")
+PORTAL_URL_PORT = env.str("PORTAL_URL_PORT", default="8000" if DEBUG else "")

@@ -1,17 +1,16 @@
 from collections.abc import Collection
 
 from django.db.models import QuerySet
-from django.utils.text import slugify
 
 SLUG_MAX_LENGTH = 63  # one DNS label
 
 
-def unique_slug(*, name: str, queryset: QuerySet, reserved: Collection[str] = (), fallback: str = "item") -> str:
-    """`name` as a slug, suffixed -2, -3, ... until it is free in `queryset` and not reserved.
+def unique_slug(*, base: str, queryset: QuerySet, reserved: Collection[str] = ()) -> str:
+    """`base`, suffixed -2, -3, ... until it is free in `queryset` and not reserved.
 
     Reads the taken slugs in one query; the caller's unique constraint still decides races.
     """
-    base = slugify(name)[:SLUG_MAX_LENGTH].strip("-") or fallback
+    base = base[:SLUG_MAX_LENGTH].strip("-")
     taken = set(queryset.filter(slug__startswith=base).values_list("slug", flat=True)) | set(reserved)
     if base not in taken:
         return base

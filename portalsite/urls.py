@@ -1,7 +1,7 @@
 """URLconf of the main hosts (MAIN_HOSTS): the public schema."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
@@ -11,6 +11,7 @@ handler500 = "portalsite.views.server_error"
 
 urlpatterns = [
     *auth_urlpatterns,
+    path("", include("portals.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,42 +1,99 @@
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
-from portals.models import Domain, Portal
+from accounts.models import Organization, OrgMembership, User
+from portals.models import Portal
+from portals.provisioning import spare_pool_refill
+from portals.services import portal_create
+from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 
 MAIN_HOST = "localhost"
+TEST_PORTAL_SLUG = "test"
 TEST_PORTAL_HOST = "test.localhost"
+SESSION_ADMIN_EMAIL = "session-admin@example.com"
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> Iterator[None]:
-    cache.clear()  # throttling counters must not leak between tests
+def _clear_caches() -> Iterator[None]:
+    for alias in ("default", "routing"):
+        caches[alias].clear()  # throttle counters and cached routes must not leak between tests
     yield
     connection.set_schema_to_public()
 
 
-@pytest.fixture
-def api_client() -> APIClient:
-    """A client on the main host (the public schema)."""
-    return APIClient(HTTP_HOST=MAIN_HOST)
+@pytest.fixture(scope="session")
+def session_org(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Organization:
+    """A production organization and its admin, committed once for the whole session."""
+    with django_db_blocker.unblock():  # get_or_create keeps --reuse-db working
+        admin = User.objects.filter(email=SESSION_ADMIN_EMAIL).first() or UserFactory(email=SESSION_ADMIN_EMAIL)
+        organization, _ = Organization.objects.get_or_create(slug="session-org", defaults={"name": "Session org"})
+        OrgMembership.objects.get_or_create(user=admin, organization=organization, role=OrgMembership.Role.ADMIN)
+    return organization
 
 
 @pytest.fixture(scope="session")
-def test_portal(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Portal:
-    """One migrated portal schema for the whole session; each test rolls its rows back."""
-    with django_db_blocker.unblock():  # committed once; get_or_create keeps --reuse-db working
-        portal, _ = Portal.objects.get_or_create(
-            schema_name="portal_test", defaults={"name": "Test portal", "slug": "test"}
-        )
-        portal.create_schema(check_if_exists=True, verbosity=0)
-        Domain.objects.get_or_create(domain=TEST_PORTAL_HOST, defaults={"tenant": portal, "is_primary": True})
+def spare_pool(session_org: Organization, django_db_blocker: pytest.FixtureRequest) -> None:
+    """Spare schemas for the session. A test that creates portals claims spares inside its own
+    transaction, and its rollback puts them back, so the pool stays full across tests."""
+    with django_db_blocker.unblock():
+        spare_pool_refill(size=3)
+
+
+@pytest.fixture(scope="session")
+def test_portal(session_org: Organization, spare_pool: None, django_db_blocker: pytest.FixtureRequest) -> Portal:
+    """One portal (schema and domain) committed for the whole session; each test rolls its rows back."""
+    with django_db_blocker.unblock():
+        portal = Portal.objects.filter(slug=TEST_PORTAL_SLUG).first()
+        if portal is None:
+            admin = User.objects.get(email=SESSION_ADMIN_EMAIL)
+            portal = portal_create(admin=admin, name="Test portal", slug=TEST_PORTAL_SLUG)
     return portal
+
+
+def bearer_client(user: User, host: str = MAIN_HOST) -> APIClient:
+    """A client that sends a real access token for `user`, as an API consumer would."""
+    client = APIClient(HTTP_HOST=host)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An anonymous client on the main host (the public schema)."""
+    return APIClient(HTTP_HOST=MAIN_HOST)
 
 
 @pytest.fixture
 def portal_client(test_portal: Portal, db: None) -> APIClient:
-    """A client on the test portal's host (its schema)."""
+    """An anonymous client on the test portal's host (its schema)."""
     return APIClient(HTTP_HOST=TEST_PORTAL_HOST)
+
+
+@pytest.fixture
+def session_admin(session_org: Organization, db: None) -> User:
+    return User.objects.get(email=SESSION_ADMIN_EMAIL)
+
+
+@pytest.fixture
+def make_admin(db: None) -> Callable[..., User]:
+    """An admin (or another role) of a new organization (production unless told otherwise)."""
+
+    def make(*, role: str = OrgMembership.Role.ADMIN, environment: str = Organization.Environment.PRODUCTION) -> User:
+        return OrgMembershipFactory(role=role, organization=OrganizationFactory(environment=environment)).user
+
+    return make
+
+
+@pytest.fixture
+def admin(make_admin: Callable[..., User]) -> User:
+    return make_admin()
+
+
+@pytest.fixture
+def admin_client(admin: User, spare_pool: None) -> APIClient:
+    return bearer_client(admin)

@@ -57,8 +57,13 @@ def validation_error_response(items: list[dict[str, Any]]) -> Response:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     set_rollback()  # whatever the error, nothing the request wrote may be committed
     if isinstance(exc, ApplicationError):
-        if exc.loc is not None:
-            return validation_error_response([{"loc": [exc.loc_root, *exc.loc], "msg": exc.message, "type": exc.code}])
+        if exc.field_errors:
+            return validation_error_response(
+                [
+                    {"loc": [exc.loc_root, *error.loc], "msg": error.msg, "type": error.type}
+                    for error in exc.field_errors
+                ]
+            )
         return Response({"detail": exc.message}, status=exc.status)
     if isinstance(exc, exceptions.ValidationError):
         loc_root = getattr(exc, "loc_root", "body")

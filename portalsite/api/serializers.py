@@ -5,6 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.request import Request
 
 _UNKNOWN_FIELD = ErrorDetail("Unknown field.", code="unknown_field")
 
@@ -29,6 +30,17 @@ class RejectUnknownFieldsMixin:
 
 class InputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """Base for request bodies."""
+
+
+def query_params_validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """Validate the query string with `serializer_class`; its errors are located under "query"."""
+    serializer = serializer_class(data=request.query_params.dict())
+    try:
+        serializer.is_valid(raise_exception=True)
+    except ValidationError as exc:
+        exc.loc_root = "query"  # type: ignore[attr-defined]  # read by the exception handler
+        raise
+    return serializer.validated_data
 
 
 class ErrorResponseSerializer(serializers.Serializer):

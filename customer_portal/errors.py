@@ -1,0 +1,5 @@
+from portalsite.errors import ApplicationError
+
+
+class CustomerPortalError(ApplicationError):
+    """Refused operation inside a portal."""

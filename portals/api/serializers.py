@@ -1,0 +1,102 @@
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from customer_portal.api.serializers import PortalUserOutput
+from customer_portal.models import PortalUser
+from customer_portal.services import InviteEntry
+from portals.models import Portal
+from portalsite.api.serializers import InputSerializer
+
+MAX_INVITES_PER_REQUEST = 1000
+
+
+@extend_schema_serializer(component_name="PortalCreateRequest")
+class PortalCreateInput(InputSerializer):
+    name = serializers.CharField(min_length=1, max_length=100)
+    slug = serializers.CharField(required=False, max_length=63)
+    custom_domain = serializers.CharField(required=False, allow_null=True, max_length=253)
+    organization_id = serializers.UUIDField(required=False)
+
+
+@extend_schema_serializer(component_name="PortalUpdateRequest")
+class PortalUpdateInput(InputSerializer):
+    name = serializers.CharField(required=False, min_length=1, max_length=100)
+    custom_domain = serializers.CharField(required=False, allow_null=True, max_length=253)
+
+
+@extend_schema_serializer(component_name="PortalResponse")
+class PortalOutput(serializers.ModelSerializer):
+    """A portal; `user_count` (non-revoked users) comes from the view's context, read in one query."""
+
+    organization_id = serializers.UUIDField(read_only=True)
+    domain = serializers.SerializerMethodField()
+    custom_domain = serializers.SerializerMethodField()
+    user_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Portal
+        fields = [
+            "id", "organization_id", "name", "slug", "domain", "custom_domain", "user_count", "created_at", "updated_at"
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_domain(self, portal: Portal) -> str:
+        return f"{portal.slug}.{settings.PORTAL_BASE_DOMAIN}"
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_custom_domain(self, portal: Portal) -> str | None:
+        return next((domain.domain for domain in portal.domains.all() if domain.is_custom), None)
+
+    def get_user_count(self, portal: Portal) -> int:
+        return self.context["user_counts"].get(portal.id, 0)
+
+
+@extend_schema_serializer(component_name="PortalUserInviteItem")
+class PortalUserInviteItemInput(InputSerializer):
+    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
+    role = serializers.ChoiceField(choices=PortalUser.Role.choices, default=PortalUser.Role.MEMBER)
+
+
+@extend_schema_serializer(component_name="PortalUserInviteRequest")
+class PortalUserInviteInput(InputSerializer):
+    users = PortalUserInviteItemInput(many=True, min_length=1, max_length=MAX_INVITES_PER_REQUEST)
+    send_email = serializers.BooleanField(default=True)
+
+    def validated_entries(self) -> list[InviteEntry]:
+        return [InviteEntry(**user) for user in self.validated_data["users"]]
+
+
+class InviteQueryInput(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=False)
+
+
+class PaginationQueryInput(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+@extend_schema_serializer(component_name="PortalUserInviteResult")
+class PortalUserInviteResultOutput(serializers.Serializer):
+    email = serializers.EmailField()
+    status = serializers.ChoiceField(choices=["invited", "linked", "already_member"])
+    user = PortalUserOutput()
+
+
+@extend_schema_serializer(component_name="PortalUserInviteResponse")
+class PortalUserInviteOutput(serializers.Serializer):
+    results = PortalUserInviteResultOutput(many=True)
+    invited = serializers.IntegerField()
+    linked = serializers.IntegerField()
+    already_member = serializers.IntegerField()
+
+    def to_representation(self, outcome: Any) -> dict[str, Any]:
+        return {
+            "results": PortalUserInviteResultOutput(outcome.results, many=True).data,
+            "invited": outcome.count("invited"),
+            "linked": outcome.count("linked"),
+            "already_member": outcome.count("already_member"),
+        }

@@ -1,0 +1,5 @@
+from portalsite.errors import ApplicationError
+
+
+class PortalsError(ApplicationError):
+    """Refused portal operation."""

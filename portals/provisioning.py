@@ -1,0 +1,119 @@
+"""Portal schemas: a warm pool of pre-migrated spares, claimed by renaming.
+
+Running every migration for a new schema costs hundreds of milliseconds and grows with
+each migration; `ALTER SCHEMA ... RENAME` costs about one. So a few spare schemas are
+kept migrated and ready. Each spare has a `Portal` row (`is_spare=True`): that row is
+what makes `migrate_schemas` migrate it, so spares never drift from real portals.
+"""
+
+import hashlib
+import logging
+import threading
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tenants.postgresql_backend.base import is_valid_schema_name
+
+from portals.models import Portal
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_PREFIX = "portal_"
+SPARE_PREFIX = "spare_"
+# Session-level advisory lock key: one refiller at a time across every process.
+_REFILL_LOCK_KEY = 0x706F7274616C73  # "portals"
+
+
+def schema_name_for_slug(slug: str) -> str:
+    """`portal_<slug>` with dashes as underscores; long slugs are cut and suffixed with a hash (63 bytes max)."""
+    name = SCHEMA_PREFIX + slug.replace("-", "_")
+    if len(name) > 63:
+        digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+        name = f"{name[:54]}_{digest}"
+    assert is_valid_schema_name(name), name
+    return name
+
+
+def spare_schema_create() -> Portal:
+    """Create one spare: a tenant row and a fully migrated schema, in one transaction."""
+    token = uuid.uuid4().hex[:24]
+    with transaction.atomic():
+        spare = Portal.objects.create(
+            schema_name=f"{SPARE_PREFIX}{token}", slug=f"spare-{token}", name="(spare)", is_spare=True
+        )
+        spare.create_schema(verbosity=0)  # inside our atomic block: a failure leaves no schema behind
+    return spare
+
+
+def spare_pool_refill(*, size: int | None = None) -> int:
+    """Top the pool up to `size` (default PORTAL_SPARE_POOL_SIZE); returns how many spares were made.
+
+    Returns 0 at once when another process is already refilling.
+    """
+    target = settings.PORTAL_SPARE_POOL_SIZE if size is None else size
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_REFILL_LOCK_KEY])
+        (locked,) = cursor.fetchone()
+    if not locked:
+        return 0
+    try:
+        created = 0
+        while Portal.objects.filter(is_spare=True).count() < target:
+            spare_schema_create()
+            created += 1
+        return created
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_REFILL_LOCK_KEY])
+
+
+def spare_pool_refill_on_commit() -> None:
+    """Refill after the current transaction commits, outside the request unless PORTAL_SPARE_REFILL=inline."""
+    if settings.PORTAL_SPARE_REFILL == "inline":
+        transaction.on_commit(spare_pool_refill)
+    else:
+        transaction.on_commit(
+            lambda: threading.Thread(target=_refill_in_background, name="spare-pool-refill", daemon=True).start()
+        )
+
+
+def _refill_in_background() -> None:
+    try:
+        spare_pool_refill()
+    except Exception:
+        logger.exception("refilling the spare schema pool failed; `manage.py refill_spare_schemas` retries")
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def portal_row_with_schema(*, schema_name: str, **fields: Any) -> Portal:
+    """Create a portal row whose schema is fully migrated, inside the caller's transaction.
+
+    Claims a spare (locked with SKIP LOCKED, so concurrent creates take different ones)
+    and renames its schema; with the pool empty, migrates a new schema (slow, logged).
+    """
+    spare = Portal.objects.select_for_update(skip_locked=True).filter(is_spare=True).order_by("created_at").first()
+    if spare is None:
+        logger.warning("spare schema pool is empty: migrating %s from scratch (slow path)", schema_name)
+        portal = Portal.objects.create(schema_name=schema_name, **fields)
+        portal.create_schema(verbosity=0)
+        return portal
+    with connection.cursor() as cursor:
+        quote = connection.ops.quote_name
+        cursor.execute(f"ALTER SCHEMA {quote(spare.schema_name)} RENAME TO {quote(schema_name)}")
+    now = timezone.now()
+    fields.update(schema_name=schema_name, is_spare=False, created_at=now, updated_at=now)
+    Portal.objects.filter(pk=spare.pk).update(**fields)
+    for attribute, value in fields.items():
+        setattr(spare, attribute, value)
+    return spare
+
+
+def schema_drop(*, schema_name: str) -> None:
+    """Drop a portal's schema and everything in it, inside the caller's transaction."""
+    assert is_valid_schema_name(schema_name) and schema_name != "public", schema_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema_name)} CASCADE")

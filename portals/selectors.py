@@ -1,0 +1,67 @@
+import uuid
+from collections.abc import Iterable
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from accounts.models import Organization, OrgMembership, User
+from customer_portal.models import PortalUser
+from portals.models import Portal
+from portalsite.errors import NotFoundError
+
+
+def admin_organizations(*, user: User) -> QuerySet[Organization]:
+    """The production organizations `user` administers: the only ones whose portals it may manage."""
+    return Organization.objects.filter(
+        environment=Organization.Environment.PRODUCTION,
+        memberships__user=user,
+        memberships__role=OrgMembership.Role.ADMIN,
+    )
+
+
+def portal_list_for_admin(*, user: User) -> QuerySet[Portal]:
+    return (
+        Portal.objects.filter(organization__in=admin_organizations(user=user), is_spare=False)
+        .prefetch_related("domains")
+        .order_by("created_at", "id")
+    )
+
+
+def portal_get_for_admin(*, user: User, portal_id: uuid.UUID | str) -> Portal:
+    """The portal if `user` administers its (production) organization; NotFoundError otherwise."""
+    try:
+        portal_uuid = uuid.UUID(str(portal_id))
+    except ValueError as exc:
+        raise NotFoundError() from exc
+    portal = portal_list_for_admin(user=user).filter(id=portal_uuid).first()
+    if portal is None:
+        raise NotFoundError()
+    return portal
+
+
+def portal_get_by_ref(*, ref: str) -> Portal | None:
+    """A portal by id or slug (operators type either); spares and the public tenant are not portals."""
+    portals = Portal.objects.filter(is_spare=False, organization__isnull=False)
+    try:
+        return portals.filter(id=uuid.UUID(ref)).first()
+    except ValueError:
+        return portals.filter(slug=ref).first()
+
+
+def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
+    """Non-revoked users per portal, read from every portal's schema in one query."""
+    portals = list(portals)
+    if not portals:
+        return {}
+    table = connection.ops.quote_name(PortalUser._meta.db_table)
+    selects = [
+        f"SELECT %s::uuid, count(*) FROM {connection.ops.quote_name(portal.schema_name)}.{table} "  # noqa: S608
+        "WHERE status <> %s"
+        for portal in portals
+    ]
+    params: list[object] = []
+    for portal in portals:
+        params += [portal.id, PortalUser.Status.REVOKED]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(selects), params)
+        return dict(cursor.fetchall())

@@ -1,0 +1,328 @@
+"""/v1/portal over HTTP: who may call it, portal lifecycle, validation."""
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from accounts.models import Organization, OrgMembership
+from portals.models import Domain, Portal
+from tests.conftest import bearer_client
+from tests.factories import OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _schema_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def _create(client, **body):
+    return client.post("/v1/portal", {"name": "Acme", **body}, format="json")
+
+
+# Who may call it ---------------------------------------------------------------
+
+
+def test_no_token_is_401_everywhere(api_client):
+    some_id = uuid.uuid4()
+    for method, path in [
+        ("get", "/v1/portal"),
+        ("post", "/v1/portal"),
+        ("get", f"/v1/portal/{some_id}"),
+        ("patch", f"/v1/portal/{some_id}"),
+        ("delete", f"/v1/portal/{some_id}"),
+        ("get", f"/v1/portal/{some_id}/users"),
+        ("post", f"/v1/portal/{some_id}/users"),
+        ("delete", f"/v1/portal/{some_id}/users/{uuid.uuid4()}"),
+    ]:
+        response = getattr(api_client, method)(path, {}, format="json")
+        assert response.status_code == 401, (method, path)
+        assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("role", "environment"),
+    [
+        (OrgMembership.Role.MEMBER, Organization.Environment.PRODUCTION),
+        (OrgMembership.Role.ADMIN, Organization.Environment.SANDBOX),
+        (OrgMembership.Role.ADMIN, Organization.Environment.PRODUCTION),  # of another org
+    ],
+    ids=["member", "sandbox-admin", "foreign-admin"],
+)
+def test_outsiders_get_404_for_a_portal_never_403(admin_client, make_admin, role, environment):
+    portal_id = _create(admin_client).json()["id"]
+    outsider = bearer_client(make_admin(role=role, environment=environment))
+
+    for method, path in [
+        ("get", f"/v1/portal/{portal_id}"),
+        ("patch", f"/v1/portal/{portal_id}"),
+        ("put", f"/v1/portal/{portal_id}"),
+        ("delete", f"/v1/portal/{portal_id}"),
+        ("get", f"/v1/portal/{portal_id}/users"),
+        ("post", f"/v1/portal/{portal_id}/users"),
+        ("delete", f"/v1/portal/{portal_id}/users/{uuid.uuid4()}"),
+    ]:
+        response = getattr(outsider, method)(path, {"name": "x", "users": [{"email": "a@b.co"}]}, format="json")
+        assert response.status_code == 404, (method, path)
+        assert response.json() == {"detail": "Not found."}
+    assert Portal.objects.filter(id=portal_id).exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "environment"),
+    [
+        (OrgMembership.Role.MEMBER, Organization.Environment.PRODUCTION),
+        (OrgMembership.Role.ADMIN, Organization.Environment.SANDBOX),
+    ],
+    ids=["member", "sandbox-admin"],
+)
+def test_non_production_admins_cannot_list_or_create(make_admin, spare_pool, role, environment):
+    client = bearer_client(make_admin(role=role, environment=environment))
+
+    assert client.get("/v1/portal").status_code == 403
+    assert _create(client).status_code == 403
+    assert not Portal.objects.filter(name="Acme").exists()
+
+
+def test_a_malformed_portal_id_is_404(admin_client):
+    assert admin_client.get("/v1/portal/not-a-uuid").status_code == 404
+    assert admin_client.get("/v1/portal/not-a-uuid/users").status_code == 404
+    portal_id = _create(admin_client).json()["id"]
+    assert admin_client.delete(f"/v1/portal/{portal_id}/users/not-a-uuid").status_code == 404
+
+
+# Create ---------------------------------------------------------------------------
+
+
+def test_create_returns_the_portal_with_its_schema_and_domain(admin_client, admin):
+    response = _create(admin_client, custom_domain="Portal.Acme-Corp.com")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {
+        "id", "organization_id", "name", "slug", "domain", "custom_domain", "user_count", "created_at", "updated_at"
+    }  # fmt: skip
+    assert body["name"] == "Acme"
+    assert body["slug"] == "acme"
+    assert body["domain"] == "acme.localhost"
+    assert body["custom_domain"] == "portal.acme-corp.com"
+    assert body["user_count"] == 0
+    assert body["organization_id"] == str(admin.organizations.get().id)
+    portal = Portal.objects.get(id=body["id"])
+    assert portal.schema_name == "portal_acme"
+    assert _schema_exists("portal_acme")
+    assert set(portal.domains.values_list("domain", "is_primary", "is_custom")) == {
+        ("acme.localhost", True, False),
+        ("portal.acme-corp.com", False, True),
+    }
+
+
+def test_the_new_portal_answers_on_its_hosts_at_once(admin_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _create(admin_client, custom_domain="portal.acme.example")
+
+    for host in ("acme.localhost", "portal.acme.example"):
+        response = admin_client.get("/healthz", HTTP_HOST=host)
+        assert response.status_code == 200, host
+        assert response.wsgi_request.tenant.slug == "acme"
+
+
+def test_slugs_are_derived_from_the_name_and_made_unique(admin_client):
+    slugs = [_create(admin_client, name="Acme Corp!").json()["slug"] for _ in range(3)]
+
+    assert slugs == ["acme-corp", "acme-corp-2", "acme-corp-3"]
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("A", "a-portal"), ("snake_case name", "snake-case-name"), ("Ωμέγα", "portal"), ("Admin", "admin-2")],
+)
+def test_derived_slugs_are_always_valid_dns_labels(admin_client, name, slug):
+    response = _create(admin_client, name=name)
+
+    assert response.status_code == 201
+    assert response.json()["slug"] == slug
+
+
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        ("admin", "reserved"),
+        ("www", "reserved"),
+        ("Acme", "lower-case"),
+        ("a", "lower-case"),
+        ("-acme", "lower-case"),
+        ("acme_corp", "lower-case"),
+        ("a" * 64, "63"),
+    ],
+)
+def test_bad_slugs_are_422(admin_client, slug, message):
+    response = _create(admin_client, slug=slug)
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "slug"]
+    assert message in error["msg"]
+
+
+def test_a_taken_slug_is_422(admin_client):
+    _create(admin_client, slug="acme")
+
+    response = _create(admin_client, slug="acme")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "slug"]
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "https://portal.acme.com",
+        "portal.acme.com:8443",
+        "portal.acme.com/path",
+        "portal",
+        "acme.localhost",
+        "localhost",
+        "127.0.0.1",
+        "bad_host.example.com",
+        "-bad.example.com",
+        "a" * 64 + ".example.com",
+    ],
+)
+def test_bad_custom_domains_are_422(admin_client, domain):
+    response = _create(admin_client, custom_domain=domain)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "custom_domain"]
+    assert not Portal.objects.filter(name="Acme").exists()
+
+
+def test_a_custom_domain_is_unique_across_portals(admin_client, make_admin):
+    _create(admin_client, custom_domain="portal.acme.com")
+    other = bearer_client(make_admin())
+
+    response = _create(other, custom_domain="PORTAL.acme.com")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "custom_domain"]
+
+
+def test_organization_id_is_needed_only_with_several_orgs(admin_client, admin):
+    first_org = admin.organizations.get()
+    second_org = OrganizationFactory()
+    OrgMembership.objects.create(user=admin, organization=second_org, role=OrgMembership.Role.ADMIN)
+
+    missing = _create(admin_client)
+    foreign = _create(admin_client, organization_id=str(OrganizationFactory().id))
+    chosen = _create(admin_client, organization_id=str(second_org.id))
+
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "organization_id"]
+    assert foreign.status_code == 422
+    assert chosen.status_code == 201
+    assert chosen.json()["organization_id"] == str(second_org.id) != str(first_org.id)
+
+
+def test_create_rejects_unknown_fields_and_blank_names(admin_client):
+    assert _create(admin_client, schema_name="public").status_code == 422
+    blank = admin_client.post("/v1/portal", {"name": "   "}, format="json")
+    assert blank.status_code == 422
+    assert blank.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+def test_hostile_names_are_stored_verbatim_and_returned_as_json(admin_client):
+    name = "'; DROP SCHEMA public CASCADE; -- <script>alert(1)</script> $(rm -rf /)"
+
+    response = _create(admin_client, name=name)
+
+    assert response.status_code == 201
+    assert response.json()["name"] == name
+    assert response.json()["slug"] == "drop-schema-public-cascade-scriptalert1script-rm-rf"
+
+
+# Read, update, delete ----------------------------------------------------------------
+
+
+def test_list_and_retrieve_show_only_the_callers_portals(admin_client, make_admin):
+    mine = _create(admin_client).json()
+    _create(bearer_client(make_admin()), name="Theirs")
+
+    listed = admin_client.get("/v1/portal").json()
+    retrieved = admin_client.get(f"/v1/portal/{mine['id']}").json()
+
+    assert [portal["id"] for portal in listed] == [mine["id"]]
+    assert retrieved == mine
+
+
+def test_list_costs_the_same_queries_for_one_portal_and_for_five(admin_client, django_assert_num_queries):
+    _create(admin_client)
+    with django_assert_num_queries(6, info="SET search_path, auth user, permission, portals, domains, user counts"):
+        assert len(admin_client.get("/v1/portal").json()) == 1
+    for index in range(4):
+        _create(admin_client, name=f"More {index}")
+    with django_assert_num_queries(6, info="SET search_path, auth user, permission, portals, domains, user counts"):
+        assert len(admin_client.get("/v1/portal").json()) == 5
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_update_renames_and_sets_the_custom_domain(admin_client, method):
+    portal = _create(admin_client).json()
+
+    response = getattr(admin_client, method)(
+        f"/v1/portal/{portal['id']}", {"name": "Acme Two", "custom_domain": "Portal.Acme.com"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Acme Two"
+    assert response.json()["custom_domain"] == "portal.acme.com"
+    assert response.json()["slug"] == "acme"  # the slug and default domain never change
+
+
+def test_update_with_null_removes_the_custom_domain_and_routing_follows(
+    admin_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        portal = _create(admin_client, custom_domain="old.acme.com").json()
+    assert admin_client.get("/healthz", HTTP_HOST="old.acme.com").status_code == 200  # now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = admin_client.patch(f"/v1/portal/{portal['id']}", {"custom_domain": "new.acme.com"}, format="json")
+    assert moved.json()["custom_domain"] == "new.acme.com"
+    assert admin_client.get("/healthz", HTTP_HOST="old.acme.com").status_code == 404
+    assert admin_client.get("/healthz", HTTP_HOST="new.acme.com").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        removed = admin_client.patch(f"/v1/portal/{portal['id']}", {"custom_domain": None}, format="json")
+    assert removed.json()["custom_domain"] is None
+    assert admin_client.get("/healthz", HTTP_HOST="new.acme.com").status_code == 404
+    assert not Domain.objects.filter(is_custom=True, tenant_id=portal["id"]).exists()
+
+
+def test_update_refuses_unknown_fields_and_the_slug(admin_client):
+    portal = _create(admin_client).json()
+
+    response = admin_client.patch(f"/v1/portal/{portal['id']}", {"slug": "other"}, format="json")
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["body", "slug"], "msg": "Unknown field.", "type": "extra_forbidden"}]
+
+
+def test_delete_drops_the_schema_domains_and_row(admin_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        portal = _create(admin_client, custom_domain="portal.acme.com").json()
+    assert admin_client.get("/healthz", HTTP_HOST="acme.localhost").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.delete(f"/v1/portal/{portal['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == {}
+    assert not _schema_exists("portal_acme")
+    assert not Portal.objects.filter(id=portal["id"]).exists()
+    assert not Domain.objects.filter(domain__in=["acme.localhost", "portal.acme.com"]).exists()
+    for host in ("acme.localhost", "portal.acme.com"):
+        assert admin_client.get("/healthz", HTTP_HOST=host).status_code == 404
+    assert admin_client.delete(f"/v1/portal/{portal['id']}").status_code == 404
