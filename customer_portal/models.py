@@ -40,7 +40,7 @@ class PortalUser(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["invited_at", "id"]
+        ordering = ["invited_at", "email"]  # one batch shares invited_at: e-mail keeps pages stable
         constraints = [
             models.UniqueConstraint(Lower("email"), name="customer_portal_portaluser_email_ci_unique"),
             models.UniqueConstraint(
@@ -49,7 +49,10 @@ class PortalUser(models.Model):
                 name="customer_portal_portaluser_global_user_unique",
             ),
         ]
-        indexes = [models.Index(fields=["status", "role"], name="cp_portaluser_status_role")]
+        indexes = [
+            models.Index(fields=["invited_at", "email"], name="cp_portaluser_order"),
+            models.Index(fields=["status", "role"], name="cp_portaluser_status_role"),
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -20,10 +20,9 @@ def admin_organizations(*, user: User) -> QuerySet[Organization]:
 
 
 def portal_list_for_admin(*, user: User) -> QuerySet[Portal]:
-    return (
-        Portal.objects.filter(organization__in=admin_organizations(user=user), is_spare=False)
-        .prefetch_related("domains")
-        .order_by("created_at", "id")
+    """The portals `user` may manage, oldest first (domains are not fetched: callers that show them prefetch)."""
+    return Portal.objects.filter(organization__in=admin_organizations(user=user), is_spare=False).order_by(
+        "created_at", "id"
     )
 
 

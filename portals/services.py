@@ -97,7 +97,8 @@ def _integrity_error_as_422(exc: IntegrityError) -> PortalsError:
     constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
     if "domain" in constraint:
         return PortalsError("This domain is already used by another portal.", loc=("custom_domain",), code="unique")
-    if "slug" in constraint or "schema_name" in constraint:
+    # The schema rename can lose the race too: PostgreSQL's own pg_namespace_nspname_index refuses it.
+    if "slug" in constraint or "schema_name" in constraint or "nspname" in constraint:
         return PortalsError("This slug is already taken.", loc=("slug",), code="unique")
     raise exc
 

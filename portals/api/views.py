@@ -70,7 +70,7 @@ class PortalViewSet(viewsets.ViewSet):
     lookup_value_regex = UUID_PATTERN
 
     def list(self, request: Request) -> Response:
-        portals = list(portal_list_for_admin(user=request.user))
+        portals = list(portal_list_for_admin(user=request.user).prefetch_related("domains"))
         context = {"user_counts": portal_user_counts(portals=portals)}
         return Response(PortalOutput(portals, many=True, context=context).data)
 
