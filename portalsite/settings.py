@@ -180,6 +180,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_URLCONF": PUBLIC_SCHEMA_URLCONF,
+    "COMPONENT_SPLIT_PATCH": False,  # PATCH and PUT share PortalUpdateRequest (every field is optional)
 }
 
 # Mail ----------------------------------------------------------------------

@@ -1,6 +1,8 @@
 import re
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +48,31 @@ def test_docs_pages_load_their_assets_from_this_server(api_client, page):
     for asset in assets:
         response = api_client.get(asset)
         assert response.status_code == 200, asset
+
+
+def test_the_bearer_scheme_is_declared_and_required_by_admin_operations(schema):
+    schemes = schema["components"]["securitySchemes"]
+    [name] = [name for name, s in schemes.items() if s["type"] == "http" and s["scheme"] == "bearer"]
+    create = schema["paths"]["/v1/portal"]["post"]
+    assert create["security"] == [{name: []}]
+    assert {"401", "403", "422"} <= set(create["responses"])
+
+
+def test_seed_component_names_are_used(schema):
+    assert {
+        "PortalCreateRequest",
+        "PortalUpdateRequest",
+        "PortalResponse",
+        "PortalUserInviteRequest",
+        "PortalUserInviteResponse",
+        "PortalUserResponse",
+        "HTTPValidationError",
+    } <= set(schema["components"]["schemas"])
+    patch = schema["paths"]["/v1/portal/{portal_id}"]["patch"]["requestBody"]["content"]["application/json"]
+    assert patch["schema"]["$ref"] == "#/components/schemas/PortalUpdateRequest"
+
+
+def test_the_schema_validates_without_warnings():
+    out = StringIO()
+    call_command("spectacular", "--urlconf", "portalsite.urls", "--validate", "--fail-on-warn", stdout=out)
+    assert "openapi: 3" in out.getvalue()

@@ -94,7 +94,8 @@ class PortalViewSet(viewsets.ViewSet):
         )
         return Response(_portal_output(portal))
 
-    update = partial_update
+    def update(self, request: Request, portal_id: str) -> Response:
+        return self.partial_update(request, portal_id)  # PUT has PATCH's partial semantics (API.md)
 
     def destroy(self, request: Request, portal_id: str) -> Response:
         portal_delete(portal=portal_get_for_admin(user=request.user, portal_id=portal_id))
