@@ -1,3 +1,4 @@
+from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -67,12 +68,22 @@ def organization_create(
 
 
 @transaction.atomic
-def refresh_token_revoke(*, refresh: str) -> None:
-    """Log out: blacklist the refresh token.
+def refresh_token_revoke(*, refresh: str) -> RefreshToken:
+    """Log out: blacklist the refresh token and return it.
 
     Raises InvalidToken (401) when the token is malformed, expired or already revoked.
     """
     try:
-        RefreshToken(refresh).blacklist()
+        token = RefreshToken(refresh)
+        token.blacklist()
     except TokenError as exc:
         raise InvalidToken(exc.args[0]) from exc
+    return token
+
+
+def account_login(*, user: User) -> dict[str, str]:
+    """An account-level token pair (org admins on the API host); records the login time."""
+    from customer_portal.tokens import token_pair
+
+    update_last_login(None, user)
+    return token_pair(user=user)

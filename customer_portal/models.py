@@ -65,6 +65,8 @@ class Invitation(models.Model):
         PENDING = "pending", "Pending"
         ACCEPTED = "accepted", "Accepted"
         REVOKED = "revoked", "Revoked"
+        # A pending invitation past expires_at reads as expired at once; cleanup_portals also stores it.
+        EXPIRED = "expired", "Expired"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     portal_user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="invitations")

@@ -1,4 +1,14 @@
-from customer_portal.models import PortalSettings, PortalUser
+"""Reads inside one portal's schema. Callers select the schema (host routing or `tenant_context`)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
+from portalsite.errors import NotFoundError, uuid_or_not_found
 
 
 def portal_settings_get() -> PortalSettings:
@@ -6,11 +16,110 @@ def portal_settings_get() -> PortalSettings:
     return PortalSettings.objects.get(id=1)
 
 
-def portal_user_list(*, limit: int | None = None, offset: int = 0) -> tuple[list[PortalUser], int]:
-    """The current portal's users in invitation order, one page of them when `limit` is given, and the total."""
+def feature_list() -> list[Feature]:
+    return list(Feature.objects.all())
+
+
+def live_sessions() -> QuerySet[PortalSession]:
+    return PortalSession.objects.filter(ended_at__isnull=True, expires_at__gt=timezone.now())
+
+
+def portal_user_list(
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    status: str | None = None,
+    role: str | None = None,
+    search: str | None = None,
+) -> tuple[list[PortalUser], int]:
+    """The current portal's users in invitation order, filtered, one page of them when `limit` is given,
+    and the total that matches."""
     users = PortalUser.objects.all()
+    if status:
+        users = users.filter(status=status)
+    if role:
+        users = users.filter(role=role)
+    if search:
+        users = users.filter(Q(email__icontains=search) | Q(name__icontains=search))
     if limit is None and offset == 0:
         everyone = list(users)
         return everyone, len(everyone)
     page = users[offset : offset + limit] if limit is not None else users[offset:]
     return list(page), users.count()
+
+
+def portal_user_get(*, portal_user_id: uuid.UUID | str) -> PortalUser:
+    """One portal user with its live sessions prefetched (`live_sessions` attribute)."""
+    user = (
+        PortalUser.objects.filter(id=uuid_or_not_found(portal_user_id))
+        .prefetch_related(Prefetch("sessions", queryset=live_sessions(), to_attr="live_sessions"))
+        .first()
+    )
+    if user is None:
+        raise NotFoundError()
+    return user
+
+
+def invitation_list(*, status: str = "pending") -> QuerySet[Invitation]:
+    """Invitations by their effective status (a pending one past its expiry is expired); `all` for every one."""
+    now = timezone.now()
+    invitations = Invitation.objects.select_related("portal_user")
+    if status == "pending":
+        return invitations.filter(status=Invitation.Status.PENDING, expires_at__gt=now)
+    if status == "expired":
+        return invitations.filter(
+            Q(status=Invitation.Status.EXPIRED) | Q(status=Invitation.Status.PENDING, expires_at__lte=now)
+        )
+    if status == "all":
+        return invitations
+    return invitations.filter(status=status)
+
+
+def invitation_effective_status(invitation: Invitation) -> str:
+    if invitation.status == Invitation.Status.PENDING and invitation.expires_at <= timezone.now():
+        return Invitation.Status.EXPIRED
+    return invitation.status
+
+
+def session_list_active() -> list[PortalSession]:
+    return list(live_sessions().select_related("portal_user").order_by("-created_at"))
+
+
+@dataclass(frozen=True)
+class PortalStats:
+    users: dict[str, int]
+    invitations: dict[str, int]
+    sessions: dict[str, int]
+    logins: dict[str, int]
+    features: dict[str, int]
+
+
+def portal_stats() -> PortalStats:
+    """Counts for the current portal, in four aggregate queries whatever its size."""
+    now = timezone.now()
+    users = PortalUser.objects.aggregate(
+        total=Count("id"),
+        **{status: Count("id", filter=Q(status=status)) for status in PortalUser.Status.values},
+    )
+    pending = Q(status=Invitation.Status.PENDING)
+    invitations = Invitation.objects.aggregate(
+        pending=Count("id", filter=pending & Q(expires_at__gt=now)),
+        accepted=Count("id", filter=Q(status=Invitation.Status.ACCEPTED)),
+        expired=Count("id", filter=Q(status=Invitation.Status.EXPIRED) | (pending & Q(expires_at__lte=now))),
+        revoked=Count("id", filter=Q(status=Invitation.Status.REVOKED)),
+    )
+    # Every login opens a session, and ended sessions are kept: logins are sessions created in a window.
+    sessions = PortalSession.objects.aggregate(
+        active=Count("id", filter=Q(ended_at__isnull=True, expires_at__gt=now)),
+        last_24h=Count("id", filter=Q(created_at__gt=now - timedelta(days=1))),
+        last_7d=Count("id", filter=Q(created_at__gt=now - timedelta(days=7))),
+        last_30d=Count("id", filter=Q(created_at__gt=now - timedelta(days=30))),
+    )
+    features = Feature.objects.aggregate(enabled=Count("key", filter=Q(enabled=True)), total=Count("key"))
+    return PortalStats(
+        users=users,
+        invitations=invitations,
+        sessions={"active": sessions.pop("active")},
+        logins=sessions,
+        features=features,
+    )

@@ -1,26 +1,31 @@
 """Writes inside one portal's schema. Callers select the schema (`tenant_context(portal)`)."""
 
 import hashlib
+import hmac
 import logging
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import user_create
 from customer_portal.emails import PortalEmail, portal_emails_send
 from customer_portal.errors import CustomerPortalError
-from customer_portal.models import Invitation, PortalSettings, PortalUser
-from customer_portal.selectors import portal_settings_get
-from portalsite.errors import FieldError, NotFoundError
+from customer_portal.features import FEATURE_CATALOG
+from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
+from customer_portal.selectors import invitation_effective_status, live_sessions, portal_settings_get
+from portalsite.errors import ApplicationError, FieldError, NotFoundError, uuid_or_not_found
 
 if TYPE_CHECKING:
     from portals.models import Portal
@@ -193,10 +198,276 @@ def _invite(
 @transaction.atomic
 def portal_user_remove(*, portal_user_id: uuid.UUID | str) -> None:
     """Delete a membership with its sessions and invitations; the global account stays."""
-    try:
-        member_id = uuid.UUID(str(portal_user_id))
-    except ValueError as exc:
-        raise NotFoundError() from exc
-    deleted, _ = PortalUser.objects.filter(id=member_id).delete()
+    deleted, _ = PortalUser.objects.filter(id=uuid_or_not_found(portal_user_id)).delete()
     if not deleted:
         raise NotFoundError()
+
+
+@transaction.atomic
+def portal_user_revoke(*, portal_user_id: uuid.UUID | str) -> PortalUser:
+    """Revoke access: status `revoked`, every session ended, pending invitations revoked.
+
+    The member's tokens are refused on their next request (each request checks its session).
+    A later invite restores the member.
+    """
+    member = PortalUser.objects.select_for_update().filter(id=uuid_or_not_found(portal_user_id)).first()
+    if member is None:
+        raise NotFoundError()
+    now = timezone.now()
+    member.status = PortalUser.Status.REVOKED
+    member.save(update_fields=["status", "updated_at"])
+    member.sessions.filter(ended_at__isnull=True).update(ended_at=now)
+    member.invitations.filter(status=Invitation.Status.PENDING).update(status=Invitation.Status.REVOKED)
+    return member
+
+
+# Invitations -----------------------------------------------------------------------
+
+
+def _invitation_email(invitation: Invitation, token: str) -> PortalEmail:
+    member = invitation.portal_user
+    return PortalEmail(kind="invitation", to=member.email, name=member.name, token=token, message=invitation.message)
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    portal: "Portal",
+    email: str,
+    name: str = "",
+    role: str = PortalUser.Role.MEMBER,
+    message: str = "",
+    invited_by: User | None,
+) -> Invitation:
+    """Invite one person by e-mail (no auto-linking: an account holder accepts with their password).
+
+    A pending invitee gets a fresh invitation (the old link dies); a revoked member is invited again;
+    an active member is a 422.
+    """
+    portal_settings = portal_settings_get()
+    entry = InviteEntry(email=email, name=name, role=role)
+    if portal_settings.allowed_email_domains:
+        errors = _email_domain_errors([entry], portal_settings.allowed_email_domains)
+        if errors:
+            raise CustomerPortalError(errors[0].msg, loc=("email",))
+    now = timezone.now()
+    member = (
+        PortalUser.objects.select_for_update()
+        .annotate(email_lower=Lower("email"))
+        .filter(email_lower=email.strip().lower())
+        .first()
+    )
+    if member is not None and member.status == PortalUser.Status.ACTIVE:
+        raise CustomerPortalError("This person is already a member of the portal.", loc=("email",), code="unique")
+    if member is None:
+        member = PortalUser.objects.create(email=email.strip(), name=name, role=role, invited_at=now)
+    else:
+        member.status, member.role, member.invited_at = PortalUser.Status.INVITED, role, now
+        member.name = name or member.name
+        member.save(update_fields=["status", "role", "name", "invited_at", "updated_at"])
+        member.invitations.filter(status=Invitation.Status.PENDING).update(status=Invitation.Status.REVOKED)
+    inviter = invited_by.email if invited_by else ""
+    invitation, token = _new_invitation(portal_user=member, invited_by=inviter, now=now, message=message)
+    invitation.save()
+    email_message = _invitation_email(invitation, token)
+    transaction.on_commit(lambda: portal_emails_send(portal=portal, emails=[email_message]))
+    return invitation
+
+
+@transaction.atomic
+def invitation_resend(*, portal: "Portal", invitation_id: uuid.UUID | str) -> Invitation:
+    """A new token and expiry for a pending or expired invitation: the old link stops working."""
+    invitation = (
+        Invitation.objects.select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(invitation_id))
+    ).first()
+    if invitation is None:
+        raise NotFoundError()
+    if invitation.status not in (Invitation.Status.PENDING, Invitation.Status.EXPIRED):
+        raise CustomerPortalError(f"A {invitation.status} invitation cannot be resent.", status=409)
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    invitation.token_hash = invitation_token_hash(token)
+    invitation.status = Invitation.Status.PENDING
+    invitation.created_at, invitation.expires_at = now, now + settings.PORTAL_INVITATION_TTL
+    invitation.save(update_fields=["token_hash", "status", "created_at", "expires_at"])
+    email_message = _invitation_email(invitation, token)
+    transaction.on_commit(lambda: portal_emails_send(portal=portal, emails=[email_message]))
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation_id: uuid.UUID | str) -> Invitation:
+    """Revoke an invitation; an invitee who never joined is revoked with it."""
+    invitation = (
+        Invitation.objects.select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(invitation_id))
+    ).first()
+    if invitation is None:
+        raise NotFoundError()
+    if invitation.status == Invitation.Status.ACCEPTED:
+        raise CustomerPortalError("An accepted invitation cannot be revoked; revoke the user's access.", status=409)
+    invitation.status = Invitation.Status.REVOKED
+    invitation.save(update_fields=["status"])
+    member = invitation.portal_user
+    if member.status == PortalUser.Status.INVITED:
+        member.status = PortalUser.Status.REVOKED
+        member.save(update_fields=["status", "updated_at"])
+    return invitation
+
+
+INVALID_INVITATION = "This invitation link is not valid: it may have been used, revoked or expired."
+
+
+def invitation_get_by_token(*, token: str) -> Invitation:
+    """The pending, unexpired invitation behind `token`; NotFoundError for anything else, all alike."""
+    token_hash = invitation_token_hash(token)
+    invitation = Invitation.objects.select_related("portal_user").filter(token_hash=token_hash).first()
+    if (
+        invitation is None
+        or not hmac.compare_digest(invitation.token_hash, token_hash)
+        or invitation_effective_status(invitation) != Invitation.Status.PENDING
+    ):
+        raise NotFoundError(INVALID_INVITATION)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, portal: "Portal", token: str, password: str, name: str = "", ip_address: str | None, user_agent: str
+) -> tuple[User, PortalSession]:
+    """Accept an invitation: create the account (or check the existing one's password), activate the
+    membership and open a portal session. Single use: the invitation row is locked and consumed."""
+    invitation = invitation_get_by_token(token=token)
+    invitation = Invitation.objects.select_for_update().select_related("portal_user").get(pk=invitation.pk)
+    if invitation_effective_status(invitation) != Invitation.Status.PENDING:  # lost a race with another accept
+        raise NotFoundError(INVALID_INVITATION)
+    member = invitation.portal_user
+    account = User.objects.filter(email__iexact=member.email).first()
+    if account is not None:
+        if not account.check_password(password) or not account.is_active:
+            raise CustomerPortalError(
+                "Incorrect password for the existing account with this e-mail.", loc=("password",)
+            )
+    else:
+        try:
+            password_validation.validate_password(password, User(email=member.email, name=name))
+        except DjangoValidationError as exc:
+            raise CustomerPortalError(
+                " ".join(exc.messages), field_errors=[FieldError(("password",), message) for message in exc.messages]
+            ) from exc
+        account = user_create(email=member.email, password=password, name=name or member.name)
+    now = timezone.now()
+    member.status, member.global_user_id, member.joined_at = PortalUser.Status.ACTIVE, account.id, now
+    member.name = name or member.name or account.name
+    member.save(update_fields=["status", "global_user_id", "joined_at", "name", "updated_at"])
+    invitation.status, invitation.accepted_at = Invitation.Status.ACCEPTED, now
+    invitation.save(update_fields=["status", "accepted_at"])
+    session = _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
+    return account, session
+
+
+# Sessions ------------------------------------------------------------------------------
+
+# last_seen_at (and the sliding expiry) is written at most this often, so requests stay read-only.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def _session_open(*, member: PortalUser, ip_address: str | None, user_agent: str) -> PortalSession:
+    timeout = timedelta(minutes=portal_settings_get().session_timeout_minutes)
+    now = timezone.now()
+    member.last_login_at = now
+    member.save(update_fields=["last_login_at", "updated_at"])
+    return PortalSession.objects.create(
+        portal_user=member,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timeout,
+        ip_address=ip_address,
+        user_agent=user_agent[:512],
+    )
+
+
+class PortalLoginRefused(ApplicationError):
+    """No active membership: refused exactly like a wrong password (nothing is revealed)."""
+
+    def __init__(self) -> None:
+        super().__init__("No active account found with the given credentials", status=401)
+
+
+@transaction.atomic
+def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) -> PortalSession:
+    """Log `user` in to the current portal: needs an active membership."""
+    member = PortalUser.objects.filter(global_user_id=user.id, status=PortalUser.Status.ACTIVE).first()
+    if member is None:
+        raise PortalLoginRefused()
+    return _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
+
+
+def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID) -> PortalSession | None:
+    """The live session of an active member, or None. One indexed query; a write at most once a minute,
+    which also slides the idle expiry."""
+    try:
+        sid = uuid.UUID(str(session_id))
+    except ValueError:
+        return None
+    session = (
+        live_sessions()
+        .select_related("portal_user")
+        .filter(id=sid, portal_user__global_user_id=global_user_id, portal_user__status=PortalUser.Status.ACTIVE)
+        .first()
+    )
+    if session is None:
+        return None
+    now = timezone.now()
+    if now - session.last_seen_at >= SESSION_TOUCH_INTERVAL:
+        timeout = session.expires_at - session.last_seen_at  # the timeout in force when it was set
+        session.last_seen_at, session.expires_at = now, now + timeout
+        PortalSession.objects.filter(id=session.id).update(last_seen_at=now, expires_at=session.expires_at)
+    return session
+
+
+@transaction.atomic
+def portal_session_end(*, session_id: uuid.UUID | str) -> None:
+    """End one live session (logout, or an admin ending it); NotFoundError when it is not live."""
+    ended = live_sessions().filter(id=uuid_or_not_found(session_id)).update(ended_at=timezone.now())
+    if not ended:
+        raise NotFoundError()
+
+
+# Configuration and features -----------------------------------------------------------------
+
+
+@transaction.atomic
+def portal_config_update(**changes: object) -> PortalSettings:
+    """Change some settings (already validated by the caller's input serializer)."""
+    portal_settings = PortalSettings.objects.select_for_update().get(id=1)
+    for field_name, value in changes.items():
+        setattr(portal_settings, field_name, value)
+    portal_settings.full_clean()
+    portal_settings.save()
+    return portal_settings
+
+
+@transaction.atomic
+def feature_toggle(*, key: str, enabled: bool | None = None) -> Feature:
+    """Set a feature on or off; without `enabled`, flip it."""
+    feature = Feature.objects.select_for_update().filter(key=key).first()
+    if feature is None or key not in FEATURE_CATALOG:
+        raise NotFoundError()
+    feature.enabled = (not feature.enabled) if enabled is None else enabled
+    feature.save(update_fields=["enabled", "updated_at"])
+    return feature
+
+
+# Housekeeping -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def portal_housekeeping() -> tuple[int, int]:
+    """Store `expired` on invitations past their expiry and end sessions past theirs.
+    Returns (invitations expired, sessions ended)."""
+    now = timezone.now()
+    expired = Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__lte=now).update(
+        status=Invitation.Status.EXPIRED
+    )
+    ended = PortalSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=now)
+    return expired, ended

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from accounts.models import Organization, OrgMembership, User
 from customer_portal.models import PortalUser
 from portals.models import Portal
-from portalsite.errors import NotFoundError
+from portalsite.errors import NotFoundError, uuid_or_not_found
 
 
 def admin_organizations(*, user: User) -> QuerySet[Organization]:
@@ -28,11 +28,7 @@ def portal_list_for_admin(*, user: User) -> QuerySet[Portal]:
 
 def portal_get_for_admin(*, user: User, portal_id: uuid.UUID | str) -> Portal:
     """The portal if `user` administers its (production) organization; NotFoundError otherwise."""
-    try:
-        portal_uuid = uuid.UUID(str(portal_id))
-    except ValueError as exc:
-        raise NotFoundError() from exc
-    portal = portal_list_for_admin(user=user).filter(id=portal_uuid).first()
+    portal = portal_list_for_admin(user=user).filter(id=uuid_or_not_found(portal_id)).first()
     if portal is None:
         raise NotFoundError()
     return portal

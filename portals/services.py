@@ -15,6 +15,7 @@ from portals.models import Domain, Portal
 from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug, spare_pool_refill_on_commit
 from portals.routing import routing_forget_on_commit
 from portals.selectors import admin_organizations
+from portalsite.hostnames import is_hostname
 from portalsite.slugs import unique_slug
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,6 @@ RESERVED_SLUGS = frozenset(
      "pop", "ftp", "ns1", "ns2", "dns", "docs", "status", "support", "help", "root", "system",
      "localhost", "dashboard", "billing", "assets", "cdn", "blog", "dev", "staging", "internal"}
 )  # fmt: skip
-# One DNS name: labels of letters, digits and inner hyphens, at least two labels.
-HOSTNAME_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 UNSET: Any = object()  # "field not given", as opposed to None ("remove it")
 
 
@@ -61,7 +60,7 @@ def _validated_slug(slug: str) -> str:
 
 def _validated_custom_domain(domain: str, *, portal: Portal | None = None) -> str:
     domain = domain.strip().lower().rstrip(".")
-    if not HOSTNAME_PATTERN.match(domain):
+    if not is_hostname(domain):
         raise PortalsError(
             "Enter a host name such as portal.example.com (no scheme, port or path).", loc=("custom_domain",)
         )

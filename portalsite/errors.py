@@ -1,5 +1,6 @@
 """Domain errors raised by services; the API exception handler and commands map them."""
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,3 +43,11 @@ class NotFoundError(ApplicationError):
 
     def __init__(self, message: str = "Not found.") -> None:
         super().__init__(message, status=404)
+
+
+def uuid_or_not_found(value: uuid.UUID | str) -> uuid.UUID:
+    """A UUID from a path or header value; a malformed one is a missing object (404), never a 500."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFoundError() from exc

@@ -149,7 +149,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["customer_portal.api.authentication.PortalAwareJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["portalsite.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -180,7 +180,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_URLCONF": PUBLIC_SCHEMA_URLCONF,
-    "COMPONENT_SPLIT_PATCH": False,  # PATCH and PUT share PortalUpdateRequest (every field is optional)
+    "COMPONENT_SPLIT_PATCH": False,
+    "ENUM_NAME_OVERRIDES": {
+        "PortalUserStatusEnum": "customer_portal.models.PortalUser.Status",
+        "InvitationStatusEnum": "customer_portal.models.Invitation.Status",
+    },  # PATCH and PUT share PortalUpdateRequest (every field is optional)
 }
 
 # Mail ----------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """URLconf of portal hosts: requests here run in the portal's own schema."""
 
+from django.urls import include, path
+
 from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
 
 handler404 = "portalsite.views.not_found"
@@ -7,5 +9,6 @@ handler500 = "portalsite.views.server_error"
 
 urlpatterns = [
     *auth_urlpatterns,
+    path("", include("customer_portal.urls")),
     *catch_all_urlpatterns,
 ]

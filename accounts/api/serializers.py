@@ -5,8 +5,10 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.serializers import PasswordField, TokenObtainSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
 
+from customer_portal.tokens import token_portal_session
 from portalsite.api.serializers import InputSerializer, RejectUnknownFieldsMixin
 
 # Long enough for any real password; short enough that hashing it is cheap.
@@ -14,7 +16,9 @@ PASSWORD_MAX_LENGTH = 1024
 
 
 @extend_schema_serializer(component_name="TokenObtainRequest")
-class TokenObtainInput(RejectUnknownFieldsMixin, TokenObtainPairSerializer):
+class TokenObtainInput(RejectUnknownFieldsMixin, TokenObtainSerializer):
+    """E-mail and password; validation authenticates (`.user`), the view issues the tokens."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["email"] = serializers.CharField(write_only=True, max_length=254)
@@ -23,8 +27,11 @@ class TokenObtainInput(RejectUnknownFieldsMixin, TokenObtainPairSerializer):
 
 @extend_schema_serializer(component_name="TokenRefreshRequest")
 class TokenRefreshInput(RejectUnknownFieldsMixin, TokenRefreshSerializer):
+    """Rotates the refresh token; a portal-scoped one only on its portal and while its session is live."""
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
+            token_portal_session(token=RefreshToken(attrs["refresh"]), request=self.context["request"]._request)
             return super().validate(attrs)
         except TokenError as exc:  # simplejwt's view translates this; we call the serializer directly
             raise InvalidToken(exc.args[0]) from exc

@@ -5,7 +5,10 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import EmptyOutput, LogoutInput, TokenObtainInput, TokenPairOutput, TokenRefreshInput
 from accounts.api.throttles import AuthRateThrottle
-from accounts.services import refresh_token_revoke
+from accounts.services import account_login, refresh_token_revoke
+from customer_portal.api.portal import request_names_a_portal, request_portal
+from customer_portal.services import portal_session_open
+from customer_portal.tokens import PORTAL_CLAIM, token_pair, token_portal_session_end
 
 
 class AuthViewSet(viewsets.ViewSet):
@@ -23,13 +26,22 @@ class AuthViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="auth_token",
         summary="Obtain an access and refresh token pair",
+        description="On a portal's host (or with X-Portal-ID) this is a portal login: it needs an active "
+        "membership there, opens a portal session, and the tokens work on that portal only.",
         request=TokenObtainInput,
         responses={200: TokenPairOutput},
     )
     def token(self, request: Request) -> Response:
         serializer = TokenObtainInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        return Response(serializer.validated_data)
+        user = serializer.user
+        if not request_names_a_portal(request._request):
+            return Response(account_login(user=user))
+        portal = request_portal(request._request)  # a portal login opens a session there
+        session = portal_session_open(
+            user=user, ip_address=request.META.get("REMOTE_ADDR"), user_agent=request.META.get("HTTP_USER_AGENT", "")
+        )
+        return Response(token_pair(user=user, portal=portal, session=session))
 
     @extend_schema(
         operation_id="auth_token_refresh",
@@ -38,7 +50,7 @@ class AuthViewSet(viewsets.ViewSet):
         responses={200: TokenPairOutput},
     )
     def refresh(self, request: Request) -> Response:
-        serializer = TokenRefreshInput(data=request.data)
+        serializer = TokenRefreshInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         return Response(serializer.validated_data)
 
@@ -51,5 +63,7 @@ class AuthViewSet(viewsets.ViewSet):
     def logout(self, request: Request) -> Response:
         serializer = LogoutInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        refresh_token_revoke(refresh=serializer.validated_data["refresh"])
+        token = refresh_token_revoke(refresh=serializer.validated_data["refresh"])
+        if token.get(PORTAL_CLAIM):
+            token_portal_session_end(token=token)
         return Response({}, status=status.HTTP_200_OK)

@@ -1,6 +1,5 @@
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -8,6 +7,7 @@ from customer_portal.api.serializers import PortalUserOutput
 from customer_portal.models import PortalUser
 from customer_portal.services import InviteEntry
 from portals.models import Portal
+from portals.services import portal_host
 from portalsite.api.serializers import InputSerializer
 
 MAX_INVITES_PER_REQUEST = 1000
@@ -44,7 +44,7 @@ class PortalOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_domain(self, portal: Portal) -> str:
-        return f"{portal.slug}.{settings.PORTAL_BASE_DOMAIN}"
+        return portal_host(portal.slug)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_custom_domain(self, portal: Portal) -> str | None:

@@ -1,13 +1,36 @@
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from drf_spectacular.plumbing import ComponentRegistry
 
 from portalsite.api.serializers import ErrorResponseSerializer, HTTPValidationErrorSerializer
 
 
+_UUID_PATH_PARAMETERS = ("id", "portal_id", "user_id")
+_PORTAL_HEADER = OpenApiParameter(
+    "X-Portal-ID",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    description="On the API host, the portal this request is about (on a portal's own host, leave it out).",
+)
+
+
 class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's schema, plus the error responses every operation can give (API.md, "Errors")."""
+    """drf-spectacular's schema, plus the error responses every operation can give (API.md, "Errors"),
+    UUID path parameters, and the X-Portal-ID header on /v1/customer-portal."""
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        parameters += [
+            OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH)
+            for name in _UUID_PATH_PARAMETERS
+            if "{" + name + "}" in self.path
+        ]
+        if self.path.startswith("/v1/customer-portal/") or self.path.startswith("/v1/auth/"):
+            parameters.append(_PORTAL_HEADER)
+        return parameters
 
     def get_operation(
         self, path: str, path_regex: str, path_prefix: str, method: str, registry: ComponentRegistry

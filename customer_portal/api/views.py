@@ -1,0 +1,261 @@
+"""/v1/customer-portal: one portal's configuration, people, invitations, sessions, stats and features.
+
+The portal is the request's host, or the X-Portal-ID header on the API host
+(customer_portal.api.portal); the views run in its schema.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.serializers import EmptyOutput, TokenPairOutput
+from accounts.api.throttles import AuthRateThrottle
+from customer_portal.api.permissions import IsPortalAdmin, IsPortalMemberOrAdmin, IsPortalUser
+from customer_portal.api.portal import request_portal
+from customer_portal.api.serializers import (
+    FeatureOutput,
+    FeatureToggleInput,
+    InvitationAcceptInput,
+    InvitationCreateInput,
+    InvitationListQueryInput,
+    InvitationOutput,
+    MeOutput,
+    PortalConfigOutput,
+    PortalConfigUpdateInput,
+    PortalSessionOutput,
+    PortalStatsOutput,
+    PortalUserDetailOutput,
+    PortalUserInviteOneInput,
+    PortalUserListQueryInput,
+    PortalUserOutput,
+    portal_summary,
+)
+from customer_portal.selectors import (
+    feature_list,
+    invitation_list,
+    portal_settings_get,
+    portal_stats,
+    portal_user_get,
+    portal_user_list,
+    session_list_active,
+)
+from customer_portal.services import (
+    InviteEntry,
+    feature_toggle,
+    invitation_accept,
+    invitation_create,
+    invitation_resend,
+    invitation_revoke,
+    portal_config_update,
+    portal_session_end,
+    portal_user_remove,
+    portal_user_revoke,
+    portal_users_invite,
+)
+from customer_portal.tokens import token_pair
+from portals.api.serializers import PortalUserInviteOutput
+from portals.models import Domain
+from portalsite.api.serializers import query_params_validated
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class PortalConfigViewSet(viewsets.ViewSet):
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        return [IsPortalMemberOrAdmin()] if self.action == "retrieve" else [IsPortalAdmin()]
+
+    def _config(self, request: Request, portal_settings: Any) -> dict[str, Any]:
+        portal = request_portal(request._request)
+        context = {
+            "portal": portal_summary(portal, list(Domain.objects.filter(tenant_id=portal.id))),
+            "features": feature_list(),
+        }
+        return PortalConfigOutput(portal_settings, context=context).data
+
+    @extend_schema(operation_id="get_customer_portal_config", summary="Get customer portal configuration",
+                   responses=PortalConfigOutput)  # fmt: skip
+    def retrieve(self, request: Request) -> Response:
+        return Response(self._config(request, portal_settings_get()))
+
+    @extend_schema(operation_id="update_customer_portal_config", summary="Update customer portal configuration",
+                   request=PortalConfigUpdateInput, responses=PortalConfigOutput)  # fmt: skip
+    def partial_update(self, request: Request) -> Response:
+        data = PortalConfigUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(self._config(request, portal_config_update(**data.validated_data)))
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_customer_portal_users", summary="List portal users",
+                       parameters=[PortalUserListQueryInput], responses=PortalUserOutput(many=True)),
+    retrieve=extend_schema(operation_id="get_customer_portal_user", summary="Get a single portal user",
+                           responses=PortalUserDetailOutput),
+    destroy=extend_schema(operation_id="delete_customer_portal_user", summary="Remove portal access from a user",
+                          description="Deletes the membership with its sessions and invitations.",
+                          responses={200: EmptyOutput}),
+)  # fmt: skip
+class PortalUserViewSet(viewsets.ViewSet):
+    permission_classes = [IsPortalAdmin]
+    lookup_field = "id"
+
+    def list(self, request: Request) -> Response:
+        query = query_params_validated(PortalUserListQueryInput, request)
+        users, total = portal_user_list(**query)
+        return Response(PortalUserOutput(users, many=True).data, headers={"X-Total-Count": str(total)})
+
+    def retrieve(self, request: Request, id: str) -> Response:
+        return Response(PortalUserDetailOutput(portal_user_get(portal_user_id=id)).data)
+
+    def destroy(self, request: Request, id: str) -> Response:
+        portal_user_remove(portal_user_id=id)
+        return Response({})
+
+    @extend_schema(operation_id="revoke_customer_portal_user_access", summary="Revoke portal access from a user",
+                   request=None, responses=PortalUserOutput)  # fmt: skip
+    @action(detail=True, methods=["delete"], url_path="access")
+    def access(self, request: Request, id: str) -> Response:
+        return Response(PortalUserOutput(portal_user_revoke(portal_user_id=id)).data)
+
+    @extend_schema(operation_id="invite_customer_portal_contact", summary="Invite a contact to the customer portal",
+                   request=PortalUserInviteOneInput, responses={201: PortalUserInviteOutput})  # fmt: skip
+    @action(detail=False, methods=["post"], url_path="invite")
+    def invite(self, request: Request) -> Response:
+        data = PortalUserInviteOneInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = portal_users_invite(
+            portal=request_portal(request._request),
+            entries=[InviteEntry(**data.validated_data)],
+            invited_by=request.user,
+        )
+        return Response(PortalUserInviteOutput(outcome).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_customer_portal_invitations", summary="List portal invitations",
+                       description="Pending invitations by default; `status` picks others, `all` every one.",
+                       parameters=[InvitationListQueryInput], responses=InvitationOutput(many=True)),
+    create=extend_schema(operation_id="create_customer_portal_invitation", summary="Send a portal invitation",
+                         request=InvitationCreateInput, responses={201: InvitationOutput}),
+    destroy=extend_schema(operation_id="revoke_customer_portal_invitation", summary="Revoke an invitation",
+                          responses=InvitationOutput),
+)  # fmt: skip
+class InvitationViewSet(viewsets.ViewSet):
+    lookup_field = "id"
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        return [permissions.AllowAny()] if self.action == "accept" else [IsPortalAdmin()]
+
+    def get_throttles(self) -> list:
+        return [AuthRateThrottle()] if self.action == "accept" else []
+
+    def get_authenticators(self) -> list:
+        # Accepting is anonymous: a stale token in the browser must not get in the way.
+        return [] if getattr(self, "action", None) == "accept" else super().get_authenticators()
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+    def list(self, request: Request) -> Response:
+        query = query_params_validated(InvitationListQueryInput, request)
+        return Response(InvitationOutput(invitation_list(status=query["status"]), many=True).data)
+
+    def create(self, request: Request) -> Response:
+        data = InvitationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = invitation_create(
+            portal=request_portal(request._request), invited_by=request.user, **data.validated_data
+        )
+        return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, id: str) -> Response:
+        return Response(InvitationOutput(invitation_revoke(invitation_id=id)).data)
+
+    @extend_schema(operation_id="resend_customer_portal_invitation", summary="Resend an invitation",
+                   description="Issues a new token and expiry (the old link stops working); works on expired ones.",
+                   request=None, responses=InvitationOutput)  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def resend(self, request: Request, id: str) -> Response:
+        invitation = invitation_resend(portal=request_portal(request._request), invitation_id=id)
+        return Response(InvitationOutput(invitation).data)
+
+    @extend_schema(operation_id="accept_customer_portal_invitation", summary="Accept an invitation",
+                   description="Creates the account (or checks the existing account's password), activates the "
+                   "membership and returns a portal-scoped token pair.",
+                   request=InvitationAcceptInput, responses=TokenPairOutput)  # fmt: skip
+    @action(detail=False, methods=["post"])
+    def accept(self, request: Request) -> Response:
+        portal = request_portal(request._request)
+        data = InvitationAcceptInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, session = invitation_accept(
+            portal=portal, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            **data.validated_data,
+        )  # fmt: skip
+        return Response(token_pair(user=user, portal=portal, session=session))
+
+
+class PortalStatsViewSet(viewsets.ViewSet):
+    permission_classes = [IsPortalAdmin]
+
+    @extend_schema(operation_id="get_customer_portal_stats", summary="Get customer portal statistics",
+                   responses=PortalStatsOutput)  # fmt: skip
+    def retrieve(self, request: Request) -> Response:
+        return Response(PortalStatsOutput(portal_stats()).data)
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_customer_portal_sessions", summary="Get active portal sessions",
+                       responses=PortalSessionOutput(many=True)),
+    destroy=extend_schema(operation_id="end_customer_portal_session", summary="End a portal session",
+                          responses={200: EmptyOutput}),
+)  # fmt: skip
+class PortalSessionViewSet(viewsets.ViewSet):
+    permission_classes = [IsPortalAdmin]
+    lookup_field = "id"
+
+    def list(self, request: Request) -> Response:
+        return Response(PortalSessionOutput(session_list_active(), many=True).data)
+
+    def destroy(self, request: Request, id: str) -> Response:
+        portal_session_end(session_id=id)
+        return Response({})
+
+
+class FeatureViewSet(viewsets.ViewSet):
+    permission_classes = [IsPortalAdmin]
+    lookup_field = "feature_id"
+    lookup_value_regex = r"[^/]+"
+
+    @extend_schema(operation_id="toggle_customer_portal_feature", summary="Toggle a portal feature",
+                   description='Body optional: `{"enabled": true|false}` sets it; without it, the feature flips.',
+                   request=FeatureToggleInput, responses=FeatureOutput)  # fmt: skip
+    @action(detail=True, methods=["patch"])
+    def toggle(self, request: Request, feature_id: str) -> Response:
+        data = FeatureToggleInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return Response(FeatureOutput(feature_toggle(key=feature_id, **data.validated_data)).data)
+
+
+class MeViewSet(viewsets.ViewSet):
+    permission_classes = [IsPortalUser]
+
+    @extend_schema(operation_id="get_customer_portal_me", summary="The calling portal user",
+                   responses=MeOutput)  # fmt: skip
+    def retrieve(self, request: Request) -> Response:
+        session = request._request.portal_session
+        portal = request_portal(request._request)
+        return Response(
+            MeOutput(
+                {
+                    "user": session.portal_user,
+                    "portal": portal_summary(portal, list(Domain.objects.filter(tenant_id=portal.id))),
+                    "session": session,
+                }
+            ).data
+        )

@@ -1,0 +1,23 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from customer_portal.api import views
+
+PREFIX = "v1/customer-portal"
+
+router = SimpleRouter(trailing_slash=False)
+router.register(f"{PREFIX}/users", views.PortalUserViewSet, basename="customer-portal-user")
+router.register(f"{PREFIX}/invitations", views.InvitationViewSet, basename="customer-portal-invitation")
+router.register(f"{PREFIX}/sessions", views.PortalSessionViewSet, basename="customer-portal-session")
+router.register(f"{PREFIX}/features", views.FeatureViewSet, basename="customer-portal-feature")
+
+urlpatterns = [
+    path(
+        f"{PREFIX}/config",
+        views.PortalConfigViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="customer-portal-config",
+    ),
+    path(f"{PREFIX}/stats", views.PortalStatsViewSet.as_view({"get": "retrieve"}), name="customer-portal-stats"),
+    path(f"{PREFIX}/me", views.MeViewSet.as_view({"get": "retrieve"}), name="customer-portal-me"),
+    *router.urls,
+]
