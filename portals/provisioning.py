@@ -76,7 +76,7 @@ def spare_pool_refill_on_commit() -> None:
         transaction.on_commit(spare_pool_refill)
     else:
         transaction.on_commit(
-            lambda: threading.Thread(target=_refill_in_background, name="spare-pool-refill", daemon=True).start()
+            lambda: threading.Thread(target=_refill_in_background, name="spare-pool-refill").start()
         )
 
 
@@ -116,4 +116,6 @@ def schema_drop(*, schema_name: str) -> None:
     """Drop a portal's schema and everything in it, inside the caller's transaction."""
     assert is_valid_schema_name(schema_name) and schema_name != "public", schema_name
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks still pending in this transaction would block the DROP: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema_name)} CASCADE")

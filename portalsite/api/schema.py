@@ -1,12 +1,11 @@
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.plumbing import ComponentRegistry
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from drf_spectacular.plumbing import ComponentRegistry
 
 from portalsite.api.serializers import ErrorResponseSerializer, HTTPValidationErrorSerializer
-
 
 _UUID_PATH_PARAMETERS = ("id", "portal_id", "user_id")
 _PORTAL_HEADER = OpenApiParameter(

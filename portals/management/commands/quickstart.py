@@ -3,18 +3,25 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization
+from accounts.selectors import organization_first_admin
 from accounts.services import organization_create
+from portals.provisioning import spare_pool_refill
+from portals.selectors import portal_get_by_ref
+from portals.services import portal_create, portal_host
+from portalsite.errors import ApplicationError
 
 DEMO_ORG_NAME = "Demo Organization"
 DEMO_ADMIN_EMAIL = "admin@demo.example.com"
+DEMO_PORTAL_NAME = "Demo Portal"
+DEMO_PORTAL_SLUG = "demo"
 
 
 class Command(BaseCommand):
     help = (
-        "Migrate, create the public tenant and a demo organization with an admin, "
+        "Migrate, create the public tenant, a demo organization with an admin and a demo portal, "
         "print how to call the API, then serve."
     )
 
@@ -29,12 +36,18 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
 
         password = self._demo_admin_password()
+        self._demo_portal()
         base = f"http://{options['addrport']}"
+        port = options["addrport"].rsplit(":", 1)[-1]
+        host = portal_host(DEMO_PORTAL_SLUG)
         self.stdout.write(
             f"\nLog in as {DEMO_ADMIN_EMAIL} / {password}\n\n"
             f"  curl {base}/healthz\n"
             f"  curl -X POST {base}/v1/auth/token -H 'Content-Type: application/json' \\\n"
-            f'       -d \'{{"email": "{DEMO_ADMIN_EMAIL}", "password": "{password}"}}\'\n\n'
+            f'       -d \'{{"email": "{DEMO_ADMIN_EMAIL}", "password": "{password}"}}\'\n'
+            f'  # then, with <access> the "access" value of that answer:\n'
+            f'  curl {base}/v1/portal -H "Authorization: Bearer <access>"\n\n'
+            f"{DEMO_PORTAL_NAME} is served on the host {host} (http://{host}:{port}/)\n"
             f"API docs: {base}/api/docs/ (Swagger UI), {base}/api/redoc/, schema at {base}/api/schema/\n"
         )
         if not options["no_serve"]:
@@ -56,3 +69,20 @@ class Command(BaseCommand):
         password_file.chmod(0o600)
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_ORG_NAME} and its admin."))
         return password
+
+    def _demo_portal(self) -> None:
+        """Create the demo portal once, for the demo org's admin; later runs leave it alone."""
+        # A full pool makes this create, and the first ones made through the API, take milliseconds.
+        spare_pool_refill()
+        if portal_get_by_ref(ref=DEMO_PORTAL_SLUG) is not None:
+            self.stdout.write(self.style.SUCCESS(f"{DEMO_PORTAL_NAME} ({DEMO_PORTAL_SLUG}) already exists."))
+            return
+        organization = Organization.objects.get(name=DEMO_ORG_NAME)
+        admin = organization_first_admin(organization=organization)
+        if admin is None:
+            raise CommandError(f"{DEMO_ORG_NAME} has no admin: cannot create {DEMO_PORTAL_NAME}")
+        try:
+            portal_create(admin=admin, name=DEMO_PORTAL_NAME, slug=DEMO_PORTAL_SLUG, organization_id=organization.id)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(self.style.SUCCESS(f"Created {DEMO_PORTAL_NAME} at {portal_host(DEMO_PORTAL_SLUG)}."))

@@ -1,0 +1,146 @@
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.validators import validate_email
+from django_tenants.utils import tenant_context
+from tqdm import tqdm
+
+from customer_portal.models import PortalUser
+from customer_portal.selectors import portal_settings_get
+from customer_portal.services import InviteEntry, InviteOutcome, portal_users_invite
+from portals.models import Portal
+from portals.selectors import portal_get_by_ref
+from portalsite.errors import ApplicationError
+
+BATCH_SIZE = 500
+COLUMNS = ("email", "name", "role")
+# PortalUser column sizes: a longer value would fail the insert half-way through the file.
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 150
+
+
+@contextmanager
+def _raw(stream: OutputWrapper) -> Iterator[OutputWrapper]:
+    """tqdm redraws its bar with '\\r': the wrapper must neither end each write with a newline
+    nor colour it (stderr is styled as an error at a terminal)."""
+    ending, style_func = stream.ending, stream.style_func
+    stream.ending, stream.style_func = "", None
+    try:
+        yield stream
+    finally:
+        stream.ending, stream.style_func = ending, style_func
+
+
+class Command(BaseCommand):
+    help = (
+        "Invite people to a portal from a CSV file with the header email,name,role (name and role optional; "
+        "role member or manager). Checks every row first and writes nothing when one is bad."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("portal", help="portal id or slug")
+        parser.add_argument("--csv", required=True, type=Path, help="the CSV file")
+        parser.add_argument("--no-email", action="store_true", help="send no invitation or access e-mails")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        portal = portal_get_by_ref(ref=options["portal"])
+        if portal is None:
+            raise CommandError(f"No portal {options['portal']!r}")
+        rows = self._read_csv(options["csv"])
+        with tenant_context(portal):
+            allowed_domains = {domain.lower() for domain in portal_settings_get().allowed_email_domains}
+        entries, errors = _validated(rows, allowed_domains=allowed_domains)
+        if errors:
+            for error in errors:
+                self.stderr.write(error)
+            raise CommandError(f"{len(errors)} bad row(s) in {options['csv']}; nothing was invited")
+        if not entries:
+            raise CommandError(f"{options['csv']} has no rows to invite")
+        if len(entries) < len(rows):
+            self.stderr.write(f"Skipped {len(rows) - len(entries)} row(s) repeating an earlier e-mail")
+        outcome = self._invite(portal=portal, entries=entries, send_email=not options["no_email"])
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"invited {outcome.count('invited')}, linked {outcome.count('linked')}, "
+                f"already member {outcome.count('already_member')}"
+            )
+        )
+
+    def _read_csv(self, path: Path) -> list[tuple[int, dict[str | None, Any]]]:
+        """(line number, row) pairs; the header is line 1."""
+        try:
+            # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+            with path.open(newline="", encoding="utf-8-sig") as file:
+                reader = csv.DictReader(file)
+                header = [(column or "").strip().lower() for column in reader.fieldnames or []]
+                if "email" not in header:
+                    raise CommandError(f"{path} needs a header line with an email column (email,name,role)")
+                unknown = [column for column in header if column not in COLUMNS]
+                if unknown:
+                    raise CommandError(
+                        f"{path} has unknown column(s) {', '.join(map(repr, unknown))}; expected email,name,role"
+                    )
+                reader.fieldnames = header
+                return [(reader.line_num, row) for row in reader]
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise CommandError(f"{path} is not a readable UTF-8 CSV file: {exc}") from exc
+
+    def _invite(self, *, portal: Portal, entries: list[InviteEntry], send_email: bool) -> InviteOutcome:
+        outcome = InviteOutcome()
+        with (
+            tenant_context(portal),
+            _raw(self.stderr) as stderr,
+            tqdm(total=len(entries), unit="user", file=stderr, disable=None) as progress,
+        ):
+            # One transaction per batch: a large file never holds the portal's invite lock for long.
+            for start in range(0, len(entries), BATCH_SIZE):
+                batch = entries[start : start + BATCH_SIZE]
+                try:
+                    result = portal_users_invite(portal=portal, entries=batch, invited_by=None, send_email=send_email)
+                except ApplicationError as exc:
+                    raise CommandError(f"{exc.message} (the first {start} row(s) were already invited)") from exc
+                outcome.results += result.results
+                progress.update(len(batch))
+        return outcome
+
+
+def _validated(
+    rows: list[tuple[int, dict[str | None, Any]]], *, allowed_domains: set[str]
+) -> tuple[list[InviteEntry], list[str]]:
+    """Entries for the good rows, and one message per bad row; a repeated e-mail keeps its first row."""
+    entries: list[InviteEntry] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for line, row in rows:
+        email = (row.get("email") or "").strip()
+        name = (row.get("name") or "").strip()
+        role = (row.get("role") or "").strip().lower() or PortalUser.Role.MEMBER
+        problems = []
+        if None in row:  # DictReader's key for fields beyond the header
+            problems.append("more fields than the header has")
+        try:
+            validate_email(email)
+        except ValidationError:
+            problems.append(f"{email!r} is not a valid e-mail address")
+        else:
+            if len(email) > MAX_EMAIL_LENGTH:
+                problems.append(f"the e-mail is longer than {MAX_EMAIL_LENGTH} characters")
+            elif allowed_domains and email.rsplit("@", 1)[1].lower() not in allowed_domains:
+                problems.append(f"only addresses at {', '.join(sorted(allowed_domains))} may be invited")
+        if len(name) > MAX_NAME_LENGTH:
+            problems.append(f"the name is longer than {MAX_NAME_LENGTH} characters")
+        if role not in PortalUser.Role.values:
+            problems.append(f"role {role!r} is not one of {', '.join(PortalUser.Role.values)}")
+        if problems:
+            errors.append(f"line {line}: {'; '.join(problems)}")
+        elif email.lower() not in seen:
+            seen.add(email.lower())
+            entries.append(InviteEntry(email=email, name=name, role=role))
+    return entries, errors

@@ -1,0 +1,63 @@
+import json
+import uuid
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
+
+from accounts.selectors import organization_get_by_ref
+from portals.api.serializers import PortalOutput
+from portals.models import Portal
+from portals.selectors import portal_user_counts
+
+COLUMNS = ("id", "slug", "name", "organization", "domain", "custom domain", "users")
+
+
+def _portals(*, organization_id: uuid.UUID | None) -> QuerySet[Portal]:
+    """Every real portal (never a spare or the public tenant), oldest first."""
+    portals = Portal.objects.filter(is_spare=False, organization__isnull=False)
+    if organization_id is not None:
+        portals = portals.filter(organization_id=organization_id)
+    return portals.select_related("organization").prefetch_related("domains").order_by("created_at", "id")
+
+
+class Command(BaseCommand):
+    help = "List portals (all, or one organization's) as a table, or as JSON shaped like GET /v1/portal."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--org", help="only this organization's portals (id or slug)")
+        parser.add_argument("--json", action="store_true", help="a JSON list of PortalResponse objects")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        organization_id = None
+        if options["org"] is not None:
+            organization = organization_get_by_ref(ref=options["org"])
+            if organization is None:
+                raise CommandError(f"No organization {options['org']!r}")
+            organization_id = organization.id
+        portals = list(_portals(organization_id=organization_id))
+        rows = PortalOutput(portals, many=True, context={"user_counts": portal_user_counts(portals=portals)}).data
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        organizations = {str(portal.id): portal.organization.slug for portal in portals}
+        table = [
+            (
+                row["id"],
+                row["slug"],
+                row["name"],
+                organizations[row["id"]],
+                row["domain"],
+                row["custom_domain"] or "-",
+                str(row["user_count"]),
+            )
+            for row in rows
+        ]
+        self._write_table(table)
+
+    def _write_table(self, table: list[tuple[str, ...]]) -> None:
+        widths = [max([len(column)] + [len(row[index]) for row in table]) for index, column in enumerate(COLUMNS)]
+        for row in [COLUMNS, *table]:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if not table:
+            self.stderr.write("No portals.")
