@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework import serializers
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from portalsite.api.exception_handler import validation_error_items
 from portalsite.api.serializers import InputSerializer
@@ -134,14 +135,18 @@ def test_the_endpoint_list_covers_the_api():
     assert {"/v1/auth/token", "/v1/auth/token/refresh", "/v1/auth/logout", "/healthz", "/api/schema/"} <= paths
 
 
+@pytest.mark.parametrize("caller", ["anonymous", "org-admin"])
 @pytest.mark.parametrize("name", HOSTILE_BODIES)
-def test_no_endpoint_answers_5xx_to_a_hostile_body(client, test_portal, settings, name):
+def test_no_endpoint_answers_5xx_to_a_hostile_body(client, test_portal, session_admin, settings, name, caller):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "100000/min"}}
     body, content_type = HOSTILE_BODIES[name]
+    headers = {"HTTP_X_PORTAL_ID": str(test_portal.id)}  # lets main-host calls reach /v1/customer-portal
+    if caller == "org-admin":
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {RefreshToken.for_user(session_admin).access_token}"
     failures = []
     for host, path in _endpoints():
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            response = client.generic(method, path, body, content_type=content_type, HTTP_HOST=host)
+            response = client.generic(method, path, body, content_type=content_type, HTTP_HOST=host, **headers)
             if response.status_code >= 500:
                 failures.append(f"{method} {host}{path}: {response.status_code}")
             elif response["Content-Type"].startswith("application/json") and response.status_code >= 400:
@@ -155,3 +160,44 @@ def test_a_body_over_the_size_limit_is_413(api_client):
     response = api_client.generic("POST", "/v1/auth/token", body, content_type=content_type)
 
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/v1/portal", {"name": "a\u0000b"}),
+        ("post", "/v1/portal", {"name": "ok", "custom_domain": "a\u0000.example.com"}),
+        ("post", "/v1/portal", {"name": "ok", "slug": "a\u0000b"}),
+        ("post", "/v1/customer-portal/users/invite", {"email": "a\u0000@example.com"}),
+        ("post", "/v1/customer-portal/invitations", {"email": "a@example.com", "message": "\u0000"}),
+        ("patch", "/v1/customer-portal/config", {"welcome_message": "\u0000"}),
+        ("patch", "/v1/customer-portal/config", {"allowed_email_domains": ["\u0000.com"]}),
+        ("get", "/v1/customer-portal/users?search=%00", None),
+        ("get", "/v1/customer-portal/users?search=" + "a" * 300, None),
+        ("get", "/v1/customer-portal/invitations?status=%00", None),
+        ("patch", "/v1/customer-portal/features/%00/toggle", None),
+        ("delete", "/v1/customer-portal/users/%00", None),
+    ],
+)
+def test_nul_bytes_and_oversized_values_in_valid_shapes_are_422_or_404(
+    client, test_portal, session_admin, method, path, body
+):
+    token = RefreshToken.for_user(session_admin).access_token
+    headers = {"HTTP_HOST": MAIN_HOST, "HTTP_X_PORTAL_ID": str(test_portal.id), "HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    response = getattr(client, method)(path, body, content_type="application/json", **headers)
+
+    assert response.status_code in (404, 422), response.content
+
+
+def test_a_nul_byte_in_the_portal_header_is_404(client, session_admin):
+    token = RefreshToken.for_user(session_admin).access_token
+
+    response = client.get(
+        "/v1/customer-portal/config",
+        HTTP_HOST=MAIN_HOST,
+        HTTP_X_PORTAL_ID="\u0000",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 404
