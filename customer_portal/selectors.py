@@ -99,7 +99,9 @@ def portal_stats() -> PortalStats:
     now = timezone.now()
     users = PortalUser.objects.aggregate(
         total=Count("id"),
-        **{status: Count("id", filter=Q(status=status)) for status in PortalUser.Status.values},
+        active=Count("id", filter=Q(status=PortalUser.Status.ACTIVE)),
+        invited=Count("id", filter=Q(status=PortalUser.Status.INVITED)),
+        revoked=Count("id", filter=Q(status=PortalUser.Status.REVOKED)),
     )
     pending = Q(status=Invitation.Status.PENDING)
     invitations = Invitation.objects.aggregate(

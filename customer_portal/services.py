@@ -14,12 +14,13 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_create
+from customer_portal.caching import portal_config_forget_on_commit
 from customer_portal.emails import PortalEmail, portal_emails_send
 from customer_portal.errors import CustomerPortalError
 from customer_portal.features import FEATURE_CATALOG
@@ -217,7 +218,9 @@ def portal_user_revoke(*, portal_user_id: uuid.UUID | str) -> PortalUser:
     member.status = PortalUser.Status.REVOKED
     member.save(update_fields=["status", "updated_at"])
     member.sessions.filter(ended_at__isnull=True).update(ended_at=now)
-    member.invitations.filter(status=Invitation.Status.PENDING).update(status=Invitation.Status.REVOKED)
+    member.invitations.filter(status=Invitation.Status.PENDING, expires_at__gt=now).update(
+        status=Invitation.Status.REVOKED
+    )
     return member
 
 
@@ -403,16 +406,19 @@ def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) 
 
 
 def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID) -> PortalSession | None:
-    """The live session of an active member, or None. One indexed query; a write at most once a minute,
-    which also slides the idle expiry."""
+    """The live session of an active member whose account is active, or None. One indexed query
+    (it stands in for the account lookup too); a write at most once a minute, which also slides the
+    idle expiry."""
     try:
         sid = uuid.UUID(str(session_id))
     except ValueError:
         return None
+    account_active = User.objects.filter(id=OuterRef("portal_user__global_user_id"), is_active=True)
     session = (
         live_sessions()
         .select_related("portal_user")
-        .filter(id=sid, portal_user__global_user_id=global_user_id, portal_user__status=PortalUser.Status.ACTIVE)
+        .filter(Exists(account_active), id=sid, portal_user__global_user_id=global_user_id)
+        .filter(portal_user__status=PortalUser.Status.ACTIVE)
         .first()
     )
     if session is None:
@@ -444,6 +450,7 @@ def portal_config_update(**changes: object) -> PortalSettings:
         setattr(portal_settings, field_name, value)
     portal_settings.full_clean()
     portal_settings.save()
+    portal_config_forget_on_commit()
     return portal_settings
 
 
@@ -455,6 +462,7 @@ def feature_toggle(*, key: str, enabled: bool | None = None) -> Feature:
         raise NotFoundError()
     feature.enabled = (not feature.enabled) if enabled is None else enabled
     feature.save(update_fields=["enabled", "updated_at"])
+    portal_config_forget_on_commit()
     return feature
 
 
@@ -469,5 +477,6 @@ def portal_housekeeping() -> tuple[int, int]:
     expired = Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__lte=now).update(
         status=Invitation.Status.EXPIRED
     )
-    ended = PortalSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=now)
+    # ended_at is when the session really ended (its expiry), not when this cleanup ran.
+    ended = PortalSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=F("expires_at"))
     return expired, ended

@@ -75,9 +75,7 @@ def spare_pool_refill_on_commit() -> None:
     if settings.PORTAL_SPARE_REFILL == "inline":
         transaction.on_commit(spare_pool_refill)
     else:
-        transaction.on_commit(
-            lambda: threading.Thread(target=_refill_in_background, name="spare-pool-refill").start()
-        )
+        transaction.on_commit(lambda: threading.Thread(target=_refill_in_background, name="spare-pool-refill").start())
 
 
 def _refill_in_background() -> None:

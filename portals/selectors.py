@@ -34,6 +34,15 @@ def portal_get_for_admin(*, user: User, portal_id: uuid.UUID | str) -> Portal:
     return portal
 
 
+def portal_list_all(*, organization_id: uuid.UUID | None = None) -> QuerySet[Portal]:
+    """Every real portal (never a spare or the public tenant), or one organization's, oldest first,
+    with the organization and domains fetched for whoever lists them."""
+    portals = Portal.objects.filter(is_spare=False, organization__isnull=False)
+    if organization_id is not None:
+        portals = portals.filter(organization_id=organization_id)
+    return portals.select_related("organization").prefetch_related("domains").order_by("created_at", "id")
+
+
 def portal_get_by_ref(*, ref: str) -> Portal | None:
     """A portal by id or slug (operators type either); spares and the public tenant are not portals."""
     portals = Portal.objects.filter(is_spare=False, organization__isnull=False)

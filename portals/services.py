@@ -3,12 +3,14 @@ import re
 import uuid
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils.text import slugify
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from accounts.models import User
+from customer_portal.caching import portal_config_forget_on_commit
 from customer_portal.services import portal_settings_initialize
 from portals.errors import PortalsError
 from portals.models import Domain, Portal
@@ -91,8 +93,12 @@ def _organization_for_create(*, admin: User, organization_id: uuid.UUID | None) 
     return organizations[0]
 
 
-def _integrity_error_as_422(exc: IntegrityError) -> PortalsError:
-    """Map a lost race on a unique column to the same 422 the pre-checks give."""
+def _integrity_error_as_422(exc: IntegrityError | ProgrammingError) -> PortalsError:
+    """Map a lost race on a unique name to the same 422 the pre-checks give."""
+    if isinstance(exc.__cause__, psycopg.errors.DuplicateSchema):  # the winner's schema was already committed
+        return PortalsError("This slug is already taken.", loc=("slug",), code="unique")
+    if not isinstance(exc, IntegrityError):
+        raise exc
     constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
     if "domain" in constraint:
         return PortalsError("This domain is already used by another portal.", loc=("custom_domain",), code="unique")
@@ -120,7 +126,7 @@ def portal_create(
             return _portal_create(
                 admin=admin, name=name, slug=slug, custom_domain=custom_domain, organization_id=organization_id
             )
-    except IntegrityError as exc:
+    except (IntegrityError, ProgrammingError) as exc:
         raise _integrity_error_as_422(exc) from exc
 
 
@@ -161,8 +167,9 @@ def portal_update(*, portal: Portal, name: str | None = None, custom_domain: str
             if custom_domain is not UNSET:
                 _portal_custom_domain_set(portal=portal, custom_domain=custom_domain)
             portal.save(update_fields=["name", "updated_at"])
-            # Routes cache the portal's name too: forget every host of it.
+            # Routes and the rendered config show the name and domains too: forget them.
             routing_forget_on_commit(portal.domains.values_list("domain", flat=True))
+            portal_config_forget_on_commit(portal.id)
             return portal
     except IntegrityError as exc:
         raise _integrity_error_as_422(exc) from exc
@@ -189,6 +196,7 @@ def portal_delete(*, portal: Portal) -> None:
     Domain.objects.filter(tenant=portal).delete()
     Portal.objects.filter(pk=portal.pk).delete()
     routing_forget_on_commit(hosts)
+    portal_config_forget_on_commit(portal.id)
     logger.info("portal %s (%s) deleted; schema %s dropped", portal.slug, portal.id, portal.schema_name)
 
 

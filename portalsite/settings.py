@@ -111,7 +111,8 @@ if DATABASE_URL:
 else:
     DATABASES = {"default": embedded_database_settings(DATA_DIR)}
 DATABASES["default"].update(
-    ENGINE="django_tenants.postgresql_backend",
+    # django-tenants' backend, minus a redundant SET search_path per request (see the module).
+    ENGINE="portalsite.db_backend",
     # Finite: every backend caches catalog entries of each schema it touches.
     CONN_MAX_AGE=env.int("CONN_MAX_AGE", default=60),
     CONN_HEALTH_CHECKS=True,

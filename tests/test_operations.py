@@ -119,4 +119,4 @@ def test_the_embedded_server_is_used_when_database_url_is_unset():
         assert settings.DATABASES["default"]["HOST"] in ("127.0.0.1", "localhost")
     else:
         assert Path(settings.DATABASES["default"]["HOST"]).exists()  # the socket folder of the embedded server
-    assert settings.DATABASES["default"]["ENGINE"] == "django_tenants.postgresql_backend"
+    assert settings.DATABASES["default"]["ENGINE"] == "portalsite.db_backend"

@@ -3,6 +3,7 @@ from typing import Any
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.models import TokenUser
 
 from customer_portal.tokens import token_portal_session
 
@@ -16,10 +17,17 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        result = super().authenticate(request)
-        if result is not None:
-            request._request.portal_session = token_portal_session(token=result[1], request=request._request)
-        return result
+        header = self.get_header(request)
+        raw_token = self.get_raw_token(header) if header is not None else None
+        if raw_token is None:
+            return None
+        token = self.get_validated_token(raw_token)
+        session = token_portal_session(token=token, request=request._request)
+        if session is None:
+            return self.get_user(token), token  # an account-level token (org admins)
+        request._request.portal_session = session
+        # The session query already proved the account active: no second lookup for the user.
+        return TokenUser(token), token
 
 
 class PortalAwareJWTScheme(SimpleJWTScheme):

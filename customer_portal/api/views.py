@@ -34,6 +34,7 @@ from customer_portal.api.serializers import (
     PortalUserOutput,
     portal_summary,
 )
+from customer_portal.caching import portal_config_cached
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -70,18 +71,20 @@ class PortalConfigViewSet(viewsets.ViewSet):
     def get_permissions(self) -> list[permissions.BasePermission]:
         return [IsPortalMemberOrAdmin()] if self.action == "retrieve" else [IsPortalAdmin()]
 
-    def _config(self, request: Request, portal_settings: Any) -> dict[str, Any]:
+    @staticmethod
+    def _config(request: Request, portal_settings: Any) -> dict[str, Any]:
         portal = request_portal(request._request)
         context = {
             "portal": portal_summary(portal, list(Domain.objects.filter(tenant_id=portal.id))),
             "features": feature_list(),
         }
-        return PortalConfigOutput(portal_settings, context=context).data
+        return dict(PortalConfigOutput(portal_settings, context=context).data)
 
     @extend_schema(operation_id="get_customer_portal_config", summary="Get customer portal configuration",
                    responses=PortalConfigOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        return Response(self._config(request, portal_settings_get()))
+        portal = request_portal(request._request)
+        return Response(portal_config_cached(portal.id, lambda: self._config(request, portal_settings_get())))
 
     @extend_schema(operation_id="update_customer_portal_config", summary="Update customer portal configuration",
                    request=PortalConfigUpdateInput, responses=PortalConfigOutput)  # fmt: skip
@@ -250,12 +253,7 @@ class MeViewSet(viewsets.ViewSet):
     def retrieve(self, request: Request) -> Response:
         session = request._request.portal_session
         portal = request_portal(request._request)
-        return Response(
-            MeOutput(
-                {
-                    "user": session.portal_user,
-                    "portal": portal_summary(portal, list(Domain.objects.filter(tenant_id=portal.id))),
-                    "session": session,
-                }
-            ).data
-        )
+        config = portal_config_cached(
+            portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())
+        )  # the portal summary comes with the cached config
+        return Response(MeOutput({"user": session.portal_user, "portal": config["portal"], "session": session}).data)

@@ -19,12 +19,32 @@ def test_main_hosts_route_without_a_query(api_client, django_assert_num_queries)
 
 
 def test_a_portal_host_runs_in_the_portal_schema(portal_client, test_portal, django_assert_num_queries):
-    with django_assert_num_queries(2, info="the domain lookup, SET search_path"):
+    portal_client.get("/healthz", HTTP_HOST=MAIN_HOST)  # the connection starts on public
+    with django_assert_num_queries(1, info="the domain lookup (cold); the 404 runs no query in the portal"):
         response = portal_client.get("/v1/no-such-thing")
 
     assert response.status_code == 404
     assert response.wsgi_request.tenant == test_portal
     assert connection.schema_name == test_portal.schema_name
+
+
+def test_a_warm_host_routes_without_a_query(portal_client, django_assert_num_queries):
+    portal_client.get("/healthz")
+    with django_assert_num_queries(1, info="healthz's own SELECT 1: no domain lookup, no SET"):
+        assert portal_client.get("/healthz").status_code == 200
+
+
+def test_switching_schemas_sets_the_search_path_once_per_switch(client, test_portal, django_assert_num_queries):
+    from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST
+
+    client.get("/healthz", HTTP_HOST=TEST_PORTAL_HOST)
+    with django_assert_num_queries(2, info="SET search_path to public, SELECT 1"):
+        client.get("/healthz", HTTP_HOST=MAIN_HOST)
+    with django_assert_num_queries(2, info="SET search_path to the portal, SELECT 1"):
+        client.get("/healthz", HTTP_HOST=TEST_PORTAL_HOST)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW search_path")
+        assert cursor.fetchone()[0] == f"{test_portal.schema_name}, public"
 
 
 def test_the_main_host_serves_the_public_urlconf_and_portal_hosts_do_not(api_client, portal_client):

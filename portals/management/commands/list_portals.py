@@ -1,24 +1,13 @@
 import json
-import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import QuerySet
 
 from accounts.selectors import organization_get_by_ref
 from portals.api.serializers import PortalOutput
-from portals.models import Portal
-from portals.selectors import portal_user_counts
+from portals.selectors import portal_list_all, portal_user_counts
 
 COLUMNS = ("id", "slug", "name", "organization", "domain", "custom domain", "users")
-
-
-def _portals(*, organization_id: uuid.UUID | None) -> QuerySet[Portal]:
-    """Every real portal (never a spare or the public tenant), oldest first."""
-    portals = Portal.objects.filter(is_spare=False, organization__isnull=False)
-    if organization_id is not None:
-        portals = portals.filter(organization_id=organization_id)
-    return portals.select_related("organization").prefetch_related("domains").order_by("created_at", "id")
 
 
 class Command(BaseCommand):
@@ -35,7 +24,7 @@ class Command(BaseCommand):
             if organization is None:
                 raise CommandError(f"No organization {options['org']!r}")
             organization_id = organization.id
-        portals = list(_portals(organization_id=organization_id))
+        portals = list(portal_list_all(organization_id=organization_id))
         rows = PortalOutput(portals, many=True, context={"user_counts": portal_user_counts(portals=portals)}).data
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
