@@ -10,5 +10,6 @@ handler500 = "portalsite.views.server_error"
 urlpatterns = [
     *auth_urlpatterns,
     path("", include("customer_portal.urls")),
+    path("", include("customer_portal.page_urls")),
     *catch_all_urlpatterns,
 ]
