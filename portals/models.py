@@ -29,6 +29,12 @@ class Portal(TenantMixin):
     auto_create_schema = False
     auto_drop_schema = False
 
+    class Meta:
+        indexes = [
+            # Claiming a spare and counting the pool stay flat however many portals there are.
+            models.Index(fields=["created_at"], condition=models.Q(is_spare=True), name="portals_portal_spares"),
+        ]
+
     def __str__(self) -> str:
         return self.name
 

@@ -7,7 +7,7 @@ import psycopg
 from django.conf import settings
 from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils.text import slugify
-from django_tenants.utils import get_public_schema_name, tenant_context
+from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from accounts.models import User
 from customer_portal.caching import portal_config_forget_on_commit
@@ -122,7 +122,8 @@ def portal_create(
     A failure anywhere, a lost slug or domain race included, leaves nothing behind.
     """
     try:
-        with transaction.atomic():
+        # The rows live in public, whatever schema the caller's connection was left on.
+        with transaction.atomic(), schema_context(get_public_schema_name()):
             return _portal_create(
                 admin=admin, name=name, slug=slug, custom_domain=custom_domain, organization_id=organization_id
             )

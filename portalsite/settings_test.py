@@ -7,9 +7,10 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "routing": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "routing"},
 }
-PORTAL_SPARE_POOL_SIZE = 2
+PORTAL_SPARE_POOL_SIZE = 3  # as many as the session fixture makes: the session portal's create refills it
 PORTAL_SPARE_REFILL = "inline"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_USE_FINDERS = True
 SECURE_SSL_REDIRECT = False
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["loggers"]["django.request"] = {"level": "ERROR"}  # noqa: F405  # every refused request logs a warning

@@ -1,5 +1,5 @@
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 
 class AuthRateThrottle(AnonRateThrottle):
@@ -9,4 +9,13 @@ class AuthRateThrottle(AnonRateThrottle):
 
     def get_rate(self) -> str | None:
         # Read at request time: DRF binds THROTTLE_RATES at import, which ignores later settings.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class InviteRateThrottle(UserRateThrottle):
+    """Per-account limit on the endpoints that send invitation e-mails (`INVITE_THROTTLE_RATE`)."""
+
+    scope = "invite"
+
+    def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)

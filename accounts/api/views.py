@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,6 +9,10 @@ from accounts.services import account_login, refresh_token_revoke
 from customer_portal.api.portal import request_names_a_portal, request_portal
 from customer_portal.services import portal_session_open
 from customer_portal.tokens import PORTAL_CLAIM, token_pair, token_portal_session_end
+from portalsite.api.serializers import ErrorResponseSerializer
+
+_BAD_CREDENTIALS = OpenApiResponse(ErrorResponseSerializer, "Wrong e-mail or password, or no active membership here")
+_BAD_TOKEN = OpenApiResponse(ErrorResponseSerializer, "Malformed, expired or revoked refresh token")
 
 
 class AuthViewSet(viewsets.ViewSet):
@@ -29,7 +33,7 @@ class AuthViewSet(viewsets.ViewSet):
         description="On a portal's host (or with X-Portal-ID) this is a portal login: it needs an active "
         "membership there, opens a portal session, and the tokens work on that portal only.",
         request=TokenObtainInput,
-        responses={200: TokenPairOutput},
+        responses={200: TokenPairOutput, 401: _BAD_CREDENTIALS},
     )
     def token(self, request: Request) -> Response:
         serializer = TokenObtainInput(data=request.data, context={"request": request})
@@ -47,7 +51,7 @@ class AuthViewSet(viewsets.ViewSet):
         operation_id="auth_token_refresh",
         summary="Exchange a refresh token for a new pair (the old refresh token is revoked)",
         request=TokenRefreshInput,
-        responses={200: TokenPairOutput},
+        responses={200: TokenPairOutput, 401: _BAD_TOKEN},
     )
     def refresh(self, request: Request) -> Response:
         serializer = TokenRefreshInput(data=request.data, context={"request": request})
@@ -58,7 +62,7 @@ class AuthViewSet(viewsets.ViewSet):
         operation_id="auth_logout",
         summary="Revoke a refresh token",
         request=LogoutInput,
-        responses={200: EmptyOutput},
+        responses={200: EmptyOutput, 401: _BAD_TOKEN},
     )
     def logout(self, request: Request) -> Response:
         serializer = LogoutInput(data=request.data)

@@ -51,7 +51,7 @@ class IsPortalMemberOrAdmin(BasePermission):
 
 
 class IsPortalUser(BasePermission):
-    """Only a portal user's own session (e.g. /me)."""
+    """Only a portal user's own session (e.g. /me); its admins get 403, anyone else 404."""
 
     message = "Only a portal user's token (from logging in on the portal's host) can do this."
 
@@ -59,4 +59,6 @@ class IsPortalUser(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         request_portal(request._request)
-        return _is_portal_user(request)
+        if _is_portal_user(request) or request_is_portal_admin(request):
+            return _is_portal_user(request)
+        raise NotFoundError(UNKNOWN_PORTAL)

@@ -82,6 +82,9 @@ class PortalConfigOutput(serializers.ModelSerializer):
     """The portal's settings; the view passes `portal` (a PortalSummary dict) and `features` in the context."""
 
     portal = serializers.SerializerMethodField()
+    # Unset is "" (not null), so neither is documented with a `uri` or `email` format.
+    logo_url = serializers.CharField(help_text="An http(s) URL, or empty when unset.")
+    support_email = serializers.CharField(help_text="An e-mail address, or empty when unset.")
     features = serializers.SerializerMethodField()
 
     class Meta:
@@ -155,6 +158,7 @@ class InvitationOutput(serializers.ModelSerializer):
     name = serializers.CharField(source="portal_user.name")
     role = serializers.ChoiceField(source="portal_user.role", choices=PortalUser.Role.choices)
     status = serializers.SerializerMethodField()
+    invited_by = serializers.CharField(help_text="The inviting admin's e-mail, or empty when no one (an operator).")
 
     class Meta:
         model = Invitation

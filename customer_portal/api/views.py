@@ -6,14 +6,14 @@ The portal is the request's host, or the X-Portal-ID header on the API host
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.serializers import EmptyOutput, TokenPairOutput
-from accounts.api.throttles import AuthRateThrottle
+from accounts.api.throttles import AuthRateThrottle, InviteRateThrottle
 from customer_portal.api.permissions import IsPortalAdmin, IsPortalMemberOrAdmin, IsPortalUser
 from customer_portal.api.portal import request_portal
 from customer_portal.api.serializers import (
@@ -60,7 +60,10 @@ from customer_portal.services import (
 from customer_portal.tokens import token_pair
 from portals.api.serializers import PortalUserInviteOutput
 from portals.models import Domain
-from portalsite.api.serializers import query_params_validated
+from portalsite.api.schema import TOTAL_COUNT_HEADER
+from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated
+
+_NOT_IN_THIS_STATE = OpenApiResponse(ErrorResponseSerializer, "Not possible in the invitation's current status")
 
 
 def _client_ip(request: Request) -> str | None:
@@ -96,7 +99,8 @@ class PortalConfigViewSet(viewsets.ViewSet):
 
 @extend_schema_view(
     list=extend_schema(operation_id="list_customer_portal_users", summary="List portal users",
-                       parameters=[PortalUserListQueryInput], responses=PortalUserOutput(many=True)),
+                       parameters=[PortalUserListQueryInput, TOTAL_COUNT_HEADER],
+                       responses=PortalUserOutput(many=True)),
     retrieve=extend_schema(operation_id="get_customer_portal_user", summary="Get a single portal user",
                            responses=PortalUserDetailOutput),
     destroy=extend_schema(operation_id="delete_customer_portal_user", summary="Remove portal access from a user",
@@ -106,6 +110,9 @@ class PortalConfigViewSet(viewsets.ViewSet):
 class PortalUserViewSet(viewsets.ViewSet):
     permission_classes = [IsPortalAdmin]
     lookup_field = "id"
+
+    def get_throttles(self) -> list:
+        return [InviteRateThrottle()] if self.action == "invite" else []
 
     def list(self, request: Request) -> Response:
         query = query_params_validated(PortalUserListQueryInput, request)
@@ -120,7 +127,7 @@ class PortalUserViewSet(viewsets.ViewSet):
         return Response({})
 
     @extend_schema(operation_id="revoke_customer_portal_user_access", summary="Revoke portal access from a user",
-                   request=None, responses=PortalUserOutput)  # fmt: skip
+                   request=None, responses={200: PortalUserOutput})  # fmt: skip
     @action(detail=True, methods=["delete"], url_path="access")
     def access(self, request: Request, id: str) -> Response:
         return Response(PortalUserOutput(portal_user_revoke(portal_user_id=id)).data)
@@ -146,7 +153,7 @@ class PortalUserViewSet(viewsets.ViewSet):
     create=extend_schema(operation_id="create_customer_portal_invitation", summary="Send a portal invitation",
                          request=InvitationCreateInput, responses={201: InvitationOutput}),
     destroy=extend_schema(operation_id="revoke_customer_portal_invitation", summary="Revoke an invitation",
-                          responses=InvitationOutput),
+                          responses={200: InvitationOutput, 409: _NOT_IN_THIS_STATE}),
 )  # fmt: skip
 class InvitationViewSet(viewsets.ViewSet):
     lookup_field = "id"
@@ -155,7 +162,9 @@ class InvitationViewSet(viewsets.ViewSet):
         return [permissions.AllowAny()] if self.action == "accept" else [IsPortalAdmin()]
 
     def get_throttles(self) -> list:
-        return [AuthRateThrottle()] if self.action == "accept" else []
+        if self.action == "accept":
+            return [AuthRateThrottle()]
+        return [InviteRateThrottle()] if self.action in ("create", "resend") else []
 
     def get_authenticators(self) -> list:
         # Accepting is anonymous: a stale token in the browser must not get in the way.
@@ -181,7 +190,7 @@ class InvitationViewSet(viewsets.ViewSet):
 
     @extend_schema(operation_id="resend_customer_portal_invitation", summary="Resend an invitation",
                    description="Issues a new token and expiry (the old link stops working); works on expired ones.",
-                   request=None, responses=InvitationOutput)  # fmt: skip
+                   request=None, responses={200: InvitationOutput, 409: _NOT_IN_THIS_STATE})  # fmt: skip
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, id: str) -> Response:
         invitation = invitation_resend(portal=request_portal(request._request), invitation_id=id)

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.serializers import EmptyOutput
+from accounts.api.throttles import InviteRateThrottle
 from accounts.permissions import IsProductionOrgAdmin
 from customer_portal.api.serializers import PortalUserOutput
 from customer_portal.selectors import portal_user_list
@@ -22,6 +23,7 @@ from portals.api.serializers import (
 from portals.models import Portal
 from portals.selectors import portal_get_for_admin, portal_list_for_admin, portal_user_counts
 from portals.services import UNSET, portal_create, portal_delete, portal_update
+from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import query_params_validated
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -69,6 +71,9 @@ class PortalViewSet(viewsets.ViewSet):
     lookup_field = "portal_id"
     lookup_value_regex = UUID_PATTERN
 
+    def get_throttles(self) -> list:
+        return [InviteRateThrottle()] if self.action == "users" and self.request.method == "POST" else []
+
     def list(self, request: Request) -> Response:
         portals = list(portal_list_for_admin(user=request.user).prefetch_related("domains"))
         context = {"user_counts": portal_user_counts(portals=portals)}
@@ -107,7 +112,7 @@ class PortalViewSet(viewsets.ViewSet):
         summary="List Portal Users",
         description="Lists the users of a portal; all of them without `limit`. "
         "The total is in the `X-Total-Count` header.",
-        parameters=[PaginationQueryInput],
+        parameters=[PaginationQueryInput, TOTAL_COUNT_HEADER],
         responses=PortalUserOutput(many=True),
     )
     @extend_schema(

@@ -35,6 +35,11 @@ _ERROR_TYPES = {
 # Keys DRF uses for errors about the object itself rather than one field.
 _OBJECT_LEVEL_KEYS = {"non_field_errors", "__all__"}
 
+# An unreachable database (OperationalError, InterfaceError) is a 503 that asks to retry, never a 500:
+# here inside the API views, and in portalsite.views.server_error when it happens outside them (middleware).
+DATABASE_UNAVAILABLE_BODY = {"detail": "The database is unavailable; try again shortly."}
+DATABASE_UNAVAILABLE_HEADERS = {"Retry-After": "5"}
+
 
 def validation_error_items(detail: Any, loc: tuple[str | int, ...]) -> Iterator[dict[str, Any]]:
     """Flatten DRF's nested error detail into HTTPValidationError items."""
@@ -48,6 +53,12 @@ def validation_error_items(detail: Any, loc: tuple[str | int, ...]) -> Iterator[
     else:
         code = getattr(detail, "code", None) or "invalid"
         yield {"loc": list(loc), "msg": str(detail), "type": _ERROR_TYPES.get(code, "value_error")}
+
+
+def _authenticate_header(context: dict[str, Any]) -> str:
+    view, request = context.get("view"), context.get("request")
+    header = view.get_authenticate_header(request) if view is not None and request is not None else None
+    return header or "Bearer"
 
 
 def validation_error_response(items: list[dict[str, Any]]) -> Response:
@@ -64,7 +75,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
                     for error in exc.field_errors
                 ]
             )
-        return Response({"detail": exc.message}, status=exc.status)
+        # A refused login is a 401 like any other: it names the scheme to authenticate with.
+        headers = {"WWW-Authenticate": _authenticate_header(context)} if exc.status == 401 else None
+        return Response({"detail": exc.message}, status=exc.status, headers=headers)
     if isinstance(exc, exceptions.ValidationError):
         loc_root = getattr(exc, "loc_root", "body")
         return validation_error_response(list(validation_error_items(exc.detail, (loc_root,))))
@@ -75,9 +88,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response({"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, OperationalError | InterfaceError):
         return Response(
-            {"detail": "The database is unavailable; try again shortly."},
+            dict(DATABASE_UNAVAILABLE_BODY),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            headers=dict(DATABASE_UNAVAILABLE_HEADERS),
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()  # Django's message names the model; the contract says "Not found."

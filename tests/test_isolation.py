@@ -1,0 +1,228 @@
+"""Isolation: 3 organizations x 2 portals, every caller against every object on every endpoint.
+
+The only successes are the intended ones; everything foreign is a 404 (a portal token on a
+foreign portal: 401), and no response ever carries another portal's e-mails or ids.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, tenant_context
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import OrgMembership, User
+from customer_portal.models import Invitation, PortalSession, PortalUser
+from customer_portal.services import InviteEntry, portal_users_invite
+from portals.models import Portal
+from portals.provisioning import spare_pool_refill
+from portals.services import portal_create
+from tests.customer_portal.conftest import portal_login
+from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class World:
+    portals: list[Portal] = field(default_factory=list)
+    admin_of: dict[str, User] = field(default_factory=dict)  # org slug -> admin
+    member_of: dict[str, User] = field(default_factory=dict)  # org slug -> plain member
+    portal_user_token: dict[str, str] = field(default_factory=dict)  # portal slug -> access token
+    secrets: dict[str, set[str]] = field(default_factory=dict)  # portal slug -> its e-mails and ids
+    objects: dict[str, dict[str, str]] = field(default_factory=dict)  # portal slug -> user/invitation/session id
+
+
+@pytest.fixture
+def world(spare_pool: None) -> World:
+    world = World()
+    spare_pool_refill(size=6)  # inside the test's transaction: rolled back with it
+    for org_index in range(3):
+        organization = OrganizationFactory(slug=f"iso-org-{org_index}")
+        admin = OrgMembershipFactory(organization=organization, role=OrgMembership.Role.ADMIN).user
+        world.admin_of[organization.slug] = admin
+        world.member_of[organization.slug] = OrgMembershipFactory(
+            organization=organization, role=OrgMembership.Role.MEMBER
+        ).user
+        for portal_index in range(2):
+            slug = f"iso-{org_index}-{portal_index}"
+            portal = portal_create(admin=admin, name=slug, slug=slug)
+            world.portals.append(portal)
+            guest_email, pending_email = f"guest@{slug}.example", f"pending@{slug}.example"
+            UserFactory(email=guest_email)
+            with tenant_context(portal):
+                portal_users_invite(
+                    portal=portal,
+                    entries=[InviteEntry(email=guest_email), InviteEntry(email=pending_email)],
+                    invited_by=admin,
+                    send_email=False,
+                )
+            status, tokens = portal_login(f"{slug}.localhost", guest_email)
+            assert status == 200
+            world.portal_user_token[slug] = tokens["access"]
+            with tenant_context(portal):
+                guest = PortalUser.objects.get(email=guest_email)
+                world.objects[slug] = {
+                    "user": str(guest.id),
+                    "invitation": str(Invitation.objects.get().id),
+                    "session": str(PortalSession.objects.get().id),
+                }
+            world.secrets[slug] = {guest_email, pending_email, str(portal.id), *world.objects[slug].values()}
+    connection.set_schema_to_public()
+    return world
+
+
+# (method, path template, body, destructive). Destructive calls are made only by callers who must be refused.
+PORTAL_ENDPOINTS = [
+    ("get", "/v1/portal/{portal}", None, False),
+    ("patch", "/v1/portal/{portal}", {"name": "renamed"}, True),
+    ("delete", "/v1/portal/{portal}", None, True),
+    ("get", "/v1/portal/{portal}/users", None, False),
+    ("post", "/v1/portal/{portal}/users?dry_run=true", {"users": [{"email": "x@example.com"}]}, False),
+    ("delete", "/v1/portal/{portal}/users/{user}", None, True),
+]
+CUSTOMER_PORTAL_ENDPOINTS = [
+    ("get", "/v1/customer-portal/config", None, False),
+    ("patch", "/v1/customer-portal/config", {"display_name": "hacked"}, True),
+    ("get", "/v1/customer-portal/users", None, False),
+    ("get", "/v1/customer-portal/users/{user}", None, False),
+    ("delete", "/v1/customer-portal/users/{user}", None, True),
+    ("delete", "/v1/customer-portal/users/{user}/access", None, True),
+    ("post", "/v1/customer-portal/users/invite", {"email": "x@example.com"}, True),
+    ("get", "/v1/customer-portal/invitations", None, False),
+    ("post", "/v1/customer-portal/invitations/{invitation}/resend", None, True),
+    ("delete", "/v1/customer-portal/invitations/{invitation}", None, True),
+    ("get", "/v1/customer-portal/stats", None, False),
+    ("get", "/v1/customer-portal/sessions", None, False),
+    ("delete", "/v1/customer-portal/sessions/{session}", None, True),
+    ("patch", "/v1/customer-portal/features/chat/toggle", None, True),
+    ("get", "/v1/customer-portal/me", None, False),
+]
+PORTAL_USER_ENDPOINTS = {"/v1/customer-portal/config", "/v1/customer-portal/me"}
+
+
+def _callers(world: World) -> list[tuple[str, str, str | None]]:
+    """(name, kind, token); kind is admin:<org>, member:<org>, portal-user:<portal> or anonymous."""
+    callers: list[tuple[str, str, str | None]] = [("anonymous", "anonymous", None)]
+    for org, admin in world.admin_of.items():
+        callers.append((f"admin of {org}", f"admin:{org}", str(RefreshToken.for_user(admin).access_token)))
+    for org, member in world.member_of.items():
+        callers.append((f"member of {org}", f"member:{org}", str(RefreshToken.for_user(member).access_token)))
+    for slug, token in world.portal_user_token.items():
+        callers.append((f"portal user of {slug}", f"portal-user:{slug}", token))
+    return callers
+
+
+def _expected(kind: str, target: Portal, path: str) -> set[int]:
+    """The status codes a caller may get for `path` about `target` (its context and its objects)."""
+    role, _, scope = kind.partition(":")
+    if role == "anonymous":
+        return {401}
+    if role == "portal-user":
+        if scope != target.slug or path.startswith("/v1/portal"):
+            return {401}  # a portal token anywhere but its own portal
+        return {200} if path in PORTAL_USER_ENDPOINTS else {403}
+    if role == "admin" and scope == target.organization.slug:
+        return {403} if path == "/v1/customer-portal/me" else {200, 201}
+    return {404}
+
+
+class Matrix:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.calls = 0
+        self.problems: list[str] = []
+        self.client = APIClient()  # one client: building one loads every middleware again
+
+    def check(
+        self, name: str, token: str | None, method: str, path: str, body: object, expected: set[int],
+        visible: str, **extra: str,
+    ) -> None:  # fmt: skip
+        if token:
+            extra = {**extra, "HTTP_AUTHORIZATION": f"Bearer {token}"}
+        response = getattr(self.client, method)(path, body, format="json", **extra)
+        self.calls += 1
+        where = (extra.get("HTTP_X_PORTAL_ID") and "by header") or extra["HTTP_HOST"]
+        if response.status_code not in expected:
+            self.problems.append(
+                f"{name} ({where}): {method.upper()} {path} -> {response.status_code} not in {expected}"
+            )
+        text = response.content.decode(errors="replace")
+        for slug, secrets in self.world.secrets.items():
+            if slug != visible:
+                self.problems += [f"{name}: {method.upper()} {path} shows {s} of {slug}" for s in secrets if s in text]
+
+
+def test_the_matrix(world: World):
+    matrix = Matrix(world)
+    for (name, kind, token), target in itertools.product(_callers(world), world.portals):
+        ids = {"portal": str(target.id), **world.objects[target.slug]}
+        calls = [(m, t, b, d, {"HTTP_HOST": "localhost"}) for m, t, b, d in PORTAL_ENDPOINTS]
+        calls += [
+            (m, t, b, d, extra)
+            for m, t, b, d in CUSTOMER_PORTAL_ENDPOINTS
+            for extra in (
+                {"HTTP_HOST": f"{target.slug}.localhost"},
+                {"HTTP_HOST": "localhost", "HTTP_X_PORTAL_ID": str(target.id)},
+            )
+        ]
+        for method, template, body, destructive, extra in calls:
+            expected = _expected(kind, target, template.split("?")[0])
+            if destructive and expected & {200, 201}:
+                continue  # the owner's own writes are tested elsewhere; here they would destroy the fixture
+            matrix.check(name, token, method, template.format(**ids), body, expected, target.slug, **extra)
+
+    # An admin in its own portal's context, naming another portal's objects: not found there.
+    for (org, admin), own, other in itertools.product(world.admin_of.items(), world.portals, world.portals):
+        if own.organization.slug != org or other == own:
+            continue
+        token = str(RefreshToken.for_user(admin).access_token)
+        for method, template, body, _ in CUSTOMER_PORTAL_ENDPOINTS:
+            if "{" in template:
+                path = template.format(**world.objects[other.slug])
+                matrix.check(
+                    f"admin of {org}", token, method, path, body, {404}, own.slug, HTTP_HOST=f"{own.slug}.localhost"
+                )
+
+    print(f"isolation matrix: {matrix.calls} calls")
+    assert matrix.calls > 2500
+    assert not matrix.problems, "\n".join(matrix.problems[:40]) + f"\n({len(matrix.problems)} problems)"
+
+
+def test_the_schema_is_reset_after_an_exception_and_between_portals(world: World, monkeypatch):
+    """Interleaved requests to two portals on one connection, one of them failing mid-view."""
+    first, second = world.portals[0], world.portals[2]
+    client = APIClient()
+    client.raise_request_exception = False
+    admin_token = {org: str(RefreshToken.for_user(a).access_token) for org, a in world.admin_of.items()}
+
+    def users_of(portal: Portal) -> set[str]:
+        response = client.get(
+            "/v1/customer-portal/users",
+            HTTP_HOST=f"{portal.slug}.localhost",
+            HTTP_AUTHORIZATION=f"Bearer {admin_token[portal.organization.slug]}",
+        )
+        assert response.status_code == 200
+        return {user["email"] for user in response.json()}
+
+    assert users_of(first) == {f"guest@{first.slug}.example", f"pending@{first.slug}.example"}
+
+    def explode(**kwargs: object) -> None:
+        raise RuntimeError("injected failure while the portal's schema is selected")
+
+    monkeypatch.setattr("customer_portal.api.views.portal_stats", explode)
+    failed = client.get(
+        "/v1/customer-portal/stats",
+        HTTP_HOST=f"{first.slug}.localhost",
+        HTTP_AUTHORIZATION=f"Bearer {admin_token[first.organization.slug]}",
+    )
+    assert failed.status_code == 500
+    assert failed.json() == {"detail": "Internal server error."}
+
+    main = client.get("/healthz", HTTP_HOST="localhost")
+    assert main.status_code == 200
+    assert connection.schema_name == get_public_schema_name()
+    assert users_of(second) == {f"guest@{second.slug}.example", f"pending@{second.slug}.example"}
+    assert users_of(first) == {f"guest@{first.slug}.example", f"pending@{first.slug}.example"}

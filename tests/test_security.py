@@ -1,0 +1,132 @@
+"""Security posture: production settings and headers, throttles on every credential and invite
+endpoint, invitation tokens that never leak, password hashing, JWT keys from the environment."""
+
+import json
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from rest_framework.test import APIClient
+
+from tests.conftest import bearer_client
+
+pytestmark = pytest.mark.django_db
+REPO = Path(__file__).resolve().parent.parent
+
+_PRODUCTION_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+from django.test import Client
+r = Client().get("/healthz", HTTP_HOST="localhost", secure=True)
+print(json.dumps({
+    "debug": s.DEBUG, "ssl_redirect": s.SECURE_SSL_REDIRECT, "hsts": s.SECURE_HSTS_SECONDS,
+    "session_secure": s.SESSION_COOKIE_SECURE, "csrf_secure": s.CSRF_COOKIE_SECURE,
+    "jwt_key_is_env": s.SIMPLE_JWT["SIGNING_KEY"] == "jwt-key-from-env-" + "x" * 40,
+    "access_seconds": s.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds(),
+    "hasher": s.PASSWORD_HASHERS[0],
+    "headers": {k: r.headers.get(k) for k in (
+        "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+        "Cross-Origin-Opener-Policy")},
+    "plain_http": Client().get("/v1/portal", HTTP_HOST="localhost").status_code,
+}))
+"""
+
+
+def test_production_mode_is_locked_down():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portalsite.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "JWT_SIGNING_KEY": "jwt-key-from-env-" + "x" * 40,
+        "ALLOWED_HOSTS": "localhost",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _PRODUCTION_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip(), result.stderr
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert probe["debug"] is False
+    assert probe["ssl_redirect"] and probe["session_secure"] and probe["csrf_secure"]
+    assert probe["hsts"] >= 31_536_000
+    assert probe["jwt_key_is_env"]
+    assert probe["access_seconds"] <= 15 * 60
+    assert probe["hasher"].endswith("Argon2PasswordHasher")
+    assert probe["headers"]["Strict-Transport-Security"].startswith("max-age=31536000; includeSubDomains")
+    assert probe["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert probe["headers"]["X-Frame-Options"] == "DENY"
+    assert probe["headers"]["Referrer-Policy"] == "same-origin"
+    assert probe["plain_http"] == 301  # plain HTTP is redirected to HTTPS
+
+
+def _throttle(settings, scope: str, rate: str) -> None:
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], scope: rate}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+
+
+def _assert_throttled(responses: list) -> None:
+    *allowed, refused = responses
+    assert all(response.status_code != 429 for response in allowed), [r.status_code for r in allowed]
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert "detail" in refused.json()
+
+
+def test_refresh_is_throttled(settings, api_client):
+    _throttle(settings, "auth", "2/min")
+    _assert_throttled([api_client.post("/v1/auth/token/refresh", {"refresh": "x"}, format="json") for _ in range(3)])
+
+
+def test_invitation_acceptance_is_throttled(settings, portal_client):
+    _throttle(settings, "auth", "2/min")
+    body = {"token": "x" * 43, "password": "whatever-it-is"}
+    _assert_throttled(
+        [portal_client.post("/v1/customer-portal/invitations/accept", body, format="json") for _ in range(3)]
+    )
+
+
+def test_invite_endpoints_are_throttled_per_account(settings, admin, admin_client):
+    _throttle(settings, "invite", "2/min")
+    portal_id = admin_client.post("/v1/portal", {"name": "Acme"}, format="json").json()["id"]
+    on_portal = bearer_client(admin, host="acme.localhost")
+    calls = [
+        lambda n: admin_client.post(
+            f"/v1/portal/{portal_id}/users", {"users": [{"email": f"a{n}@x.org"}]}, format="json"
+        ),
+        lambda n: on_portal.post("/v1/customer-portal/users/invite", {"email": f"b{n}@x.org"}, format="json"),
+        lambda n: on_portal.post("/v1/customer-portal/invitations", {"email": f"c{n}@x.org"}, format="json"),
+    ]
+    for call in calls:
+        from django.core.cache import cache
+
+        cache.clear()
+        _assert_throttled([call(n) for n in range(3)])
+
+
+def test_invitation_tokens_never_reach_responses_or_logs(admin_client, caplog, django_capture_on_commit_callbacks):
+    portal_id = admin_client.post("/v1/portal", {"name": "Acme"}, format="json").json()["id"]
+    with caplog.at_level(logging.DEBUG):
+        with django_capture_on_commit_callbacks(execute=True):
+            invited = admin_client.post(
+                f"/v1/portal/{portal_id}/users", {"users": [{"email": "g@x.org"}]}, format="json"
+            )
+        token = re.search(r"/invite/(\S+)", mail.outbox[-1].body).group(1)
+        accepted = APIClient(HTTP_HOST="acme.localhost").post(
+            "/v1/customer-portal/invitations/accept",
+            {"token": token, "password": "a-Long-passphrase-42"},
+            format="json",
+        )
+
+    assert accepted.status_code == 200
+    assert len(token) >= 43  # 256 bits of entropy, URL-safe base64
+    assert token not in invited.content.decode()
+    assert token not in caplog.text
