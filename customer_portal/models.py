@@ -7,7 +7,7 @@ Global accounts live in the public schema; a PortalUser points at one by id only
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -117,7 +117,12 @@ class PortalSettings(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     display_name = models.CharField(max_length=100, blank=True)
     logo_url = models.URLField(max_length=500, blank=True)
-    primary_color = models.CharField(max_length=7, default="#1f6feb")
+    # Validated here too: e-mails and pages put it in a style attribute, whoever wrote it.
+    primary_color = models.CharField(
+        max_length=7,
+        default="#1f6feb",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour such as #1f6feb.")],
+    )
     welcome_message = models.TextField(max_length=2000, blank=True)
     support_email = models.EmailField(max_length=254, blank=True)
     allowed_email_domains = ArrayField(models.CharField(max_length=253), default=list, blank=True)
