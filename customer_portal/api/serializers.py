@@ -170,19 +170,21 @@ class InvitationOutput(serializers.ModelSerializer):
         return invitation_effective_status(invitation)
 
 
-@extend_schema_serializer(component_name="InvitationCreateRequest")
-class InvitationCreateInput(InputSerializer):
+@extend_schema_serializer(component_name="PortalUserInviteItem")
+class PortalUserInviteItemInput(InputSerializer):
     email = serializers.EmailField(max_length=254)
     name = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
     role = serializers.ChoiceField(choices=PortalUser.Role.choices, default=PortalUser.Role.MEMBER)
-    message = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 @extend_schema_serializer(component_name="PortalUserInviteOneRequest")
-class PortalUserInviteOneInput(InputSerializer):
-    email = serializers.EmailField(max_length=254)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
-    role = serializers.ChoiceField(choices=PortalUser.Role.choices, default=PortalUser.Role.MEMBER)
+class PortalUserInviteOneInput(PortalUserInviteItemInput):
+    """One contact, invited like an entry of the bulk invite."""
+
+
+@extend_schema_serializer(component_name="InvitationCreateRequest")
+class InvitationCreateInput(PortalUserInviteItemInput):
+    message = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 @extend_schema_serializer(component_name="InvitationAcceptRequest")

@@ -3,8 +3,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from customer_portal.api.serializers import PortalUserOutput
-from customer_portal.models import PortalUser
+from customer_portal.api.serializers import PortalUserInviteItemInput, PortalUserOutput
 from customer_portal.services import InviteEntry
 from portals.models import Portal
 from portals.services import portal_host
@@ -52,13 +51,6 @@ class PortalOutput(serializers.ModelSerializer):
 
     def get_user_count(self, portal: Portal) -> int:
         return self.context["user_counts"].get(portal.id, 0)
-
-
-@extend_schema_serializer(component_name="PortalUserInviteItem")
-class PortalUserInviteItemInput(InputSerializer):
-    email = serializers.EmailField(max_length=254)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
-    role = serializers.ChoiceField(choices=PortalUser.Role.choices, default=PortalUser.Role.MEMBER)
 
 
 @extend_schema_serializer(component_name="PortalUserInviteRequest")

@@ -1,29 +1,15 @@
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
-from tqdm import tqdm
 
 from customer_portal.services import portal_housekeeping
 from portals.models import Portal
 from portals.selectors import portal_get_by_ref, portal_list_all
+from portalsite.progress import progress_bar
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def _raw(stream: OutputWrapper) -> Iterator[OutputWrapper]:
-    """tqdm redraws its bar with '\\r': the wrapper must neither end each write with a newline
-    nor colour it (stderr is styled as an error at a terminal)."""
-    ending, style_func = stream.ending, stream.style_func
-    stream.ending, stream.style_func = "", None
-    try:
-        yield stream
-    finally:
-        stream.ending, stream.style_func = ending, style_func
 
 
 class Command(BaseCommand):
@@ -45,7 +31,7 @@ class Command(BaseCommand):
             portals = list(portal_list_all())
         expired = ended = 0
         failed: list[str] = []
-        with _raw(self.stderr) as stderr, tqdm(portals, unit="portal", file=stderr, disable=None) as progress:
+        with progress_bar(portals, stream=self.stderr, unit="portal") as progress:
             for portal in progress:
                 try:
                     portal_expired, portal_ended = _clean(portal)

@@ -1,14 +1,11 @@
 import csv
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django_tenants.utils import tenant_context
-from tqdm import tqdm
 
 from customer_portal.models import PortalUser
 from customer_portal.selectors import portal_settings_get
@@ -16,24 +13,13 @@ from customer_portal.services import InviteEntry, InviteOutcome, portal_users_in
 from portals.models import Portal
 from portals.selectors import portal_get_by_ref
 from portalsite.errors import ApplicationError
+from portalsite.progress import progress_bar
 
 BATCH_SIZE = 500
 COLUMNS = ("email", "name", "role")
 # PortalUser column sizes: a longer value would fail the insert half-way through the file.
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 150
-
-
-@contextmanager
-def _raw(stream: OutputWrapper) -> Iterator[OutputWrapper]:
-    """tqdm redraws its bar with '\\r': the wrapper must neither end each write with a newline
-    nor colour it (stderr is styled as an error at a terminal)."""
-    ending, style_func = stream.ending, stream.style_func
-    stream.ending, stream.style_func = "", None
-    try:
-        yield stream
-    finally:
-        stream.ending, stream.style_func = ending, style_func
 
 
 class Command(BaseCommand):
@@ -96,8 +82,7 @@ class Command(BaseCommand):
         outcome = InviteOutcome()
         with (
             tenant_context(portal),
-            _raw(self.stderr) as stderr,
-            tqdm(total=len(entries), unit="user", file=stderr, disable=None) as progress,
+            progress_bar(None, stream=self.stderr, unit="user", total=len(entries)) as progress,
         ):
             # One transaction per batch: a large file never holds the portal's invite lock for long.
             for start in range(0, len(entries), BATCH_SIZE):
