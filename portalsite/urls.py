@@ -1,9 +1,9 @@
 """URLconf of the main hosts (MAIN_HOSTS): the public schema."""
 
-from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from portalsite.admin_site import admin_site
 from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
 
 handler404 = "portalsite.views.not_found"
@@ -12,7 +12,7 @@ handler500 = "portalsite.views.server_error"
 urlpatterns = [
     *auth_urlpatterns,
     path("", include("portals.urls")),
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

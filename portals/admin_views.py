@@ -1,0 +1,572 @@
+"""One portal's own pages in the admin: users, invitations, features, settings and live sessions.
+
+Every read and write of the portal's data runs inside `tenant_context(portal)`, which always puts
+the connection back on public; pages are rendered, and the admin log (LogEntry and its content
+types live in public) is written, only after leaving it. Lists are materialized inside, so a
+template can never run a query against the wrong schema.
+"""
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin import ModelAdmin, helpers
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django_tenants.utils import tenant_context
+
+from customer_portal.admin_selectors import portal_users_get_many
+from customer_portal.models import PortalUser
+from customer_portal.selectors import (
+    feature_list,
+    invitation_effective_status,
+    invitation_list,
+    live_sessions,
+    portal_settings_get,
+    portal_stats,
+    portal_user_list,
+)
+from customer_portal.services import (
+    InviteEntry,
+    feature_toggle,
+    invitation_resend,
+    invitation_revoke,
+    portal_config_update,
+    portal_session_end,
+    portal_user_remove,
+    portal_user_revoke,
+    portal_users_invite,
+)
+from portals.admin_forms import PortalSettingsForm, PortalUsersInviteForm, form_errors_from
+from portals.models import Portal
+from portals.services import portal_host
+from portalsite.errors import ApplicationError, NotFoundError
+
+PAGE_SIZE = 50
+DEFAULT_COLOR = "#1f6feb"
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_NONE_SELECTED = "Items must be selected in order to perform actions on them. No items have been changed."
+
+USER_ACTIONS = {
+    "revoke": "Revoke access",
+    "restore": "Restore access (invite again)",
+    "remove": "Remove from the portal",
+}
+INVITATION_ACTIONS = {"resend": "Resend invitation", "revoke": "Revoke invitation"}
+INVITATION_FILTERS = ["pending", "expired", "accepted", "revoked", "all"]
+
+PortalView = Callable[[ModelAdmin, HttpRequest, Portal], HttpResponse]
+
+
+@dataclass(frozen=True)
+class PortalHeader:
+    """What every portal page shows above its content: branding and the counts on the tabs."""
+
+    display_name: str
+    primary_color: str
+    users: dict[str, int]
+    invitations: dict[str, int]
+    live_sessions: int
+    features: dict[str, int]
+
+
+def _portal_header() -> PortalHeader:
+    """Read inside the portal's schema."""
+    portal_settings = portal_settings_get()
+    stats = portal_stats()
+    color = portal_settings.primary_color
+    return PortalHeader(
+        display_name=portal_settings.display_name,
+        # It lands in a style attribute: anything but a plain hex colour is replaced.
+        primary_color=color if _COLOR.match(color or "") else DEFAULT_COLOR,
+        users=stats.users,
+        invitations=stats.invitations,
+        live_sessions=stats.sessions["active"],
+        features=stats.features,
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int
+    num_pages: int
+    total: int
+    links: list[tuple[Any, str | None]] = field(default_factory=list)  # (label, query string or None)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * PAGE_SIZE
+
+
+def _query(request: HttpRequest, **changes: object) -> str:
+    """The current query string with some parameters changed (None drops one)."""
+    query = request.GET.copy()
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = str(value)
+    return f"?{query.urlencode()}"
+
+
+def _requested_page(request: HttpRequest) -> int:
+    try:
+        return max(1, int(request.GET.get("p", "1")))
+    except ValueError:
+        return 1
+
+
+def _page(request: HttpRequest, *, total: int, number: int) -> Page:
+    paginator = Paginator(range(total), PAGE_SIZE)  # a range: counting and slicing cost nothing
+    number = min(number, paginator.num_pages)
+    links: list[tuple[Any, str | None]] = []
+    if paginator.num_pages > 1:
+        for label in paginator.get_elided_page_range(number, on_each_side=2, on_ends=1):
+            current = label == number or label == Paginator.ELLIPSIS
+            links.append((label, None if current else _query(request, p=label)))
+    return Page(number=number, num_pages=paginator.num_pages, total=total, links=links)
+
+
+def _paginated(request: HttpRequest, queryset: QuerySet) -> tuple[list[Any], Page]:
+    """One page of `queryset`, evaluated now (call it inside the portal's schema)."""
+    page = _page(request, total=queryset.count(), number=_requested_page(request))
+    return list(queryset[page.offset : page.offset + PAGE_SIZE]), page
+
+
+def _url(model_admin: ModelAdmin, name: str, portal: Portal) -> str:
+    info = (model_admin.opts.app_label, model_admin.opts.model_name, name)
+    return reverse("admin:{}_{}_{}".format(*info), args=[portal.pk], current_app=model_admin.admin_site.name)
+
+
+def _tabs(model_admin: ModelAdmin, portal: Portal, header: PortalHeader, active: str) -> list[dict[str, Any]]:
+    tabs = [
+        ("users", "Users", header.users["total"]),
+        ("invite", "Invite people", None),
+        ("invitations", "Pending invitations", header.invitations["pending"]),
+        ("features", "Features", f"{header.features['enabled']}/{header.features['total']}"),
+        ("settings", "Settings", None),
+        ("sessions", "Live sessions", header.live_sessions),
+    ]
+    return [
+        {"name": name, "label": label, "count": count, "url": _url(model_admin, name, portal), "active": name == active}
+        for name, label, count in tabs
+    ]
+
+
+def _render(
+    model_admin: ModelAdmin,
+    request: HttpRequest,
+    portal: Portal,
+    header: PortalHeader,
+    *,
+    tab: str,
+    title: str,
+    template: str,
+    context: dict[str, Any],
+) -> TemplateResponse:
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(
+        request,
+        f"admin/portals/portal/manage/{template}",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "title": title,
+            "portal": portal,
+            "portal_host": portal_host(portal.slug),
+            "header": header,
+            "tabs": _tabs(model_admin, portal, header, tab),
+            "tab": tab,
+            **context,
+        },
+    )
+
+
+def _admin_form(model_admin: ModelAdmin, form: Any) -> helpers.AdminForm:
+    return helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=model_admin)
+
+
+def _selected(request: HttpRequest) -> list[str]:
+    return request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+
+
+def _emails(items: Sequence[str]) -> str:
+    """A short list for messages and the admin log."""
+    shown = ", ".join(items[:10])
+    return f"{shown} and {len(items) - 10} more" if len(items) > 10 else shown
+
+
+def _people(count: int) -> str:
+    return f"{count} {'person' if count == 1 else 'people'}"
+
+
+# Users -----------------------------------------------------------------------------------------
+
+
+def portal_users_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    if request.method == "POST":
+        return _portal_users_action(model_admin, request, portal)
+    status = request.GET.get("status") if request.GET.get("status") in PortalUser.Status.values else None
+    search = request.GET.get("q", "").strip()[:254]
+    number = _requested_page(request)
+    with tenant_context(portal):
+        header = _portal_header()
+        users, total = portal_user_list(limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE, status=status, search=search)
+        page = _page(request, total=total, number=number)
+        if page.number != number:  # asked past the last page: show the last one
+            users, total = portal_user_list(limit=PAGE_SIZE, offset=page.offset, status=status, search=search)
+    filters = [("All", None, header.users["total"])] + [
+        (label, value, header.users[value]) for value, label in PortalUser.Status.choices
+    ]
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="users",
+        title=f"Users of {portal.name}",
+        template="users.html",
+        context={
+            "users": users,
+            "page": page,
+            "search": search,
+            "status": status,
+            "status_filters": [
+                {
+                    "label": label,
+                    "count": count,
+                    "selected": value == status,
+                    "query": _query(request, status=value, p=None),
+                }
+                for label, value, count in filters
+            ],
+            "clear_search": _query(request, q=None, p=None),
+            "actions": USER_ACTIONS.items(),
+        },
+    )
+
+
+def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    back = HttpResponseRedirect(request.get_full_path())
+    action, ids = request.POST.get("action", ""), _selected(request)
+    if action not in USER_ACTIONS:
+        messages.warning(request, "No action selected.")
+        return back
+    if not ids:
+        messages.warning(request, _NONE_SELECTED)
+        return back
+    if action == "remove" and request.POST.get("confirm") != "yes":
+        return _portal_users_remove_confirmation(model_admin, request, portal, ids)
+
+    done: list[str] = []
+    missing = 0
+    with tenant_context(portal):
+        if action == "restore":
+            members = portal_users_get_many(ids=ids)
+            missing = len(set(ids)) - len(members)
+            entries = [InviteEntry(email=member.email, name=member.name, role=member.role) for member in members]
+            outcome = portal_users_invite(portal=portal, entries=entries, invited_by=request.user) if entries else None
+        elif action == "revoke":
+            outcome = None
+            for portal_user_id in dict.fromkeys(ids):
+                try:
+                    done.append(portal_user_revoke(portal_user_id=portal_user_id).email)
+                except NotFoundError:
+                    missing += 1
+        else:
+            outcome = None
+            members = portal_users_get_many(ids=ids)
+            missing = len(set(ids)) - len(members)
+            for member in members:
+                try:
+                    portal_user_remove(portal_user_id=member.id)
+                except NotFoundError:  # removed by someone else meanwhile
+                    missing += 1
+                else:
+                    done.append(member.email)
+
+    if outcome is not None:
+        restored = [result.email for result in outcome.results if result.status != "already_member"]
+        unchanged = outcome.count("already_member")
+        if restored:
+            summary = f"{outcome.count('invited')} invited again, {outcome.count('linked')} active again"
+            model_admin.log_change(
+                request,
+                portal,
+                f"Restored access of {_people(len(restored))} in portal {portal.slug}: {_emails(restored)} ({summary})",
+            )
+            messages.success(request, f"Restored access of {_people(len(restored))} ({summary}).")
+        if unchanged:
+            messages.info(request, f"{_people(unchanged)} already had access; nothing changed for them.")
+    elif done:
+        verb = "Revoked access of" if action == "revoke" else "Removed"
+        model_admin.log_change(request, portal, f"{verb} {_people(len(done))} in portal {portal.slug}: {_emails(done)}")
+        messages.success(request, f"{verb} {_people(len(done))}: {_emails(done)}.")
+    if missing:
+        messages.warning(
+            request, f"{missing} selected user(s) no longer exist in this portal; nothing was done for them."
+        )
+    return back
+
+
+def _portal_users_remove_confirmation(
+    model_admin: ModelAdmin, request: HttpRequest, portal: Portal, ids: list[str]
+) -> HttpResponse:
+    with tenant_context(portal):
+        header = _portal_header()
+        members = portal_users_get_many(ids=ids)
+    if not members:
+        messages.warning(request, "The selected users no longer exist in this portal.")
+        return HttpResponseRedirect(request.get_full_path())
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="users",
+        title="Are you sure?",
+        template="users_remove.html",
+        context={"members": members, "back": request.get_full_path()},
+    )
+
+
+def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    form = PortalUsersInviteForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        rows = form.cleaned_data["rows"]
+        try:
+            with tenant_context(portal):
+                outcome = portal_users_invite(
+                    portal=portal,
+                    entries=rows.entries,
+                    invited_by=request.user,
+                    send_email=form.cleaned_data["send_email"],
+                )
+        except ApplicationError as exc:
+            form_errors_from(form, exc, labels=rows.labels)
+        else:
+            invited, linked, already = (outcome.count(status) for status in ("invited", "linked", "already_member"))
+            summary = f"{invited} invited, {linked} linked to existing accounts, {already} already members"
+            model_admin.log_change(
+                request, portal, f"Invited {_people(invited + linked)} to portal {portal.slug} ({summary})"
+            )
+            messages.success(request, f"Invited {_people(invited + linked)}: {summary}.")
+            return HttpResponseRedirect(_url(model_admin, "users", portal))
+    with tenant_context(portal):
+        header = _portal_header()
+        allowed_domains = portal_settings_get().allowed_email_domains
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="invite",
+        title=f"Invite people to {portal.name}",
+        template="invite.html",
+        context={"adminform": _admin_form(model_admin, form), "allowed_domains": allowed_domains},
+    )
+
+
+# Invitations -------------------------------------------------------------------------------------
+
+
+def portal_invitations_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    if request.method == "POST":
+        return _portal_invitations_action(model_admin, request, portal)
+    status = request.GET.get("status") if request.GET.get("status") in INVITATION_FILTERS else "pending"
+    with tenant_context(portal):
+        header = _portal_header()
+        invitations, page = _paginated(request, invitation_list(status=status))
+        for invitation in invitations:
+            invitation.admin_status = invitation_effective_status(invitation)
+    counts = {**header.invitations, "all": sum(header.invitations.values())}
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="invitations",
+        title=f"Invitations to {portal.name}",
+        template="invitations.html",
+        context={
+            "invitations": invitations,
+            "page": page,
+            "status": status,
+            "status_filters": [
+                {
+                    "label": value.capitalize(),
+                    "count": counts.get(value, 0),
+                    "selected": value == status,
+                    "query": _query(request, status=value, p=None),
+                }
+                for value in INVITATION_FILTERS
+            ],
+            "actions": INVITATION_ACTIONS.items(),
+        },
+    )
+
+
+def _portal_invitations_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    back = HttpResponseRedirect(request.get_full_path())
+    action, ids = request.POST.get("action", ""), _selected(request)
+    if action not in INVITATION_ACTIONS:
+        messages.warning(request, "No action selected.")
+        return back
+    if not ids:
+        messages.warning(request, _NONE_SELECTED)
+        return back
+    done: list[str] = []
+    refused: list[str] = []
+    with tenant_context(portal):
+        for invitation_id in dict.fromkeys(ids):
+            try:
+                if action == "resend":
+                    invitation = invitation_resend(portal=portal, invitation_id=invitation_id)
+                else:
+                    invitation = invitation_revoke(invitation_id=invitation_id)
+            except ApplicationError as exc:
+                refused.append("An invitation was not found." if isinstance(exc, NotFoundError) else exc.message)
+            else:
+                done.append(invitation.portal_user.email)
+    verb = "Resent" if action == "resend" else "Revoked"
+    if done:
+        noun = "invitation" if len(done) == 1 else "invitations"
+        model_admin.log_change(request, portal, f"{verb} {len(done)} {noun} in portal {portal.slug}: {_emails(done)}")
+        messages.success(request, f"{verb} {len(done)} {noun}: {_emails(done)}.")
+    for message in dict.fromkeys(refused):
+        messages.error(request, f"{message} ({refused.count(message)} not changed)")
+    return back
+
+
+# Features ----------------------------------------------------------------------------------------
+
+
+def portal_features_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    if request.method == "POST":
+        key, enabled = request.POST.get("feature", ""), request.POST.get("enabled") == "on"
+        try:
+            with tenant_context(portal):
+                feature = feature_toggle(key=key, enabled=enabled)
+        except ApplicationError:
+            messages.error(request, f"There is no feature {key!r} in this portal.")
+        else:
+            state = "on" if feature.enabled else "off"
+            model_admin.log_change(request, portal, f"Turned {state} feature {feature.name} in portal {portal.slug}")
+            messages.success(request, f"Turned {state} {feature.name}.")
+        return HttpResponseRedirect(request.get_full_path())
+    with tenant_context(portal):
+        header = _portal_header()
+        features = feature_list()
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="features",
+        title=f"Features of {portal.name}",
+        template="features.html",
+        context={"features": features},
+    )
+
+
+# Settings ----------------------------------------------------------------------------------------
+
+
+def portal_settings_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    changed: list[str] = []
+    with tenant_context(portal):
+        current = portal_settings_get()
+        form = PortalSettingsForm(request.POST or None, initial=PortalSettingsForm.initial_from(current))
+        if request.method == "POST" and form.is_valid():
+            changes = form.config_changes(current)
+            if changes:
+                try:
+                    portal_config_update(**changes)
+                except ApplicationError as exc:
+                    form_errors_from(form, exc)
+                except DjangoValidationError as exc:  # full_clean in the service: the last word on values
+                    for name, problems in exc.message_dict.items():
+                        for problem in problems:
+                            form.add_error(name if name in form.fields else None, problem)
+                else:
+                    changed = list(changes)
+            elif changes is not None:
+                messages.info(request, "Nothing changed.")
+                return HttpResponseRedirect(request.get_full_path())
+        header = _portal_header()
+    if changed:
+        labels = ", ".join(str(form.fields[name].label or name.replace("_", " ")).lower() for name in changed)
+        model_admin.log_change(request, portal, f"Changed settings of portal {portal.slug}: {labels}")
+        messages.success(request, f"Saved: {labels}.")
+        return HttpResponseRedirect(request.get_full_path())
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="settings",
+        title=f"Settings of {portal.name}",
+        template="settings.html",
+        context={"adminform": _admin_form(model_admin, form)},
+    )
+
+
+# Live sessions -----------------------------------------------------------------------------------
+
+
+def portal_sessions_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    if request.method == "POST":
+        return _portal_session_end(model_admin, request, portal)
+    with tenant_context(portal):
+        header = _portal_header()
+        sessions, page = _paginated(request, live_sessions().select_related("portal_user").order_by("-created_at"))
+    return _render(
+        model_admin,
+        request,
+        portal,
+        header,
+        tab="sessions",
+        title=f"Live sessions in {portal.name}",
+        template="sessions.html",
+        context={"sessions": sessions, "page": page},
+    )
+
+
+def _portal_session_end(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+    session_id = request.POST.get("session", "")
+    try:
+        session_uuid = uuid.UUID(session_id)
+    except ValueError:
+        session_uuid = None
+    email = None
+    with tenant_context(portal):
+        if session_uuid is not None:
+            session = live_sessions().select_related("portal_user").filter(id=session_uuid).first()
+            email = session.portal_user.email if session is not None else None
+        try:
+            portal_session_end(session_id=session_id)
+        except NotFoundError:
+            email = None
+    if email is None:
+        messages.warning(request, "That session had already ended.")
+    else:
+        model_admin.log_change(request, portal, f"Ended a session of {email} in portal {portal.slug}")
+        messages.success(request, f"Ended the session of {email}; they must log in again.")
+    return HttpResponseRedirect(request.get_full_path())
+
+
+PORTAL_VIEWS: dict[str, PortalView] = {
+    "users": portal_users_view,
+    "invite": portal_users_invite_view,
+    "invitations": portal_invitations_view,
+    "features": portal_features_view,
+    "settings": portal_settings_view,
+    "sessions": portal_sessions_view,
+}

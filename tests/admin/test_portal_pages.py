@@ -1,0 +1,363 @@
+"""One portal's pages: users, invitations, features, settings and live sessions; each change through a
+service, reported with the messages framework and recorded in the admin log with the portal named."""
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.messages import get_messages
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
+from customer_portal.services import portal_config_update, portal_session_open
+from portals.admin_views import PAGE_SIZE
+from portals.models import Portal
+from tests.admin.conftest import invite
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def url(portal: Portal) -> Callable[[str], str]:
+    return lambda page: f"/admin/portals/portal/{portal.pk}/{page}/"
+
+
+def _messages(response: object) -> list[str]:
+    """The messages this request added (earlier unread ones wait in the cookie too)."""
+    storage = get_messages(response.wsgi_request)  # type: ignore[attr-defined]
+    return [str(message) for message in storage._queued_messages]
+
+
+def _log_messages(portal: Portal) -> list[str]:
+    return list(
+        LogEntry.objects.filter(object_id=str(portal.pk)).order_by("id").values_list("change_message", flat=True)
+    )
+
+
+def _users(portal: Portal) -> dict[str, str]:
+    with tenant_context(portal):
+        return dict(PortalUser.objects.values_list("email", "status"))
+
+
+# Invite ------------------------------------------------------------------------------------------
+
+
+def test_pasting_three_emails_invites_three_people(
+    admin_web: Client, portal: Portal, url: Callable[[str], str], django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_web.post(
+            url("invite"),
+            {"emails": "ann@example.com\nbob@example.com, Bob Stone, manager\n\ncid@example.com", "send_email": "on"},
+        )
+
+    assert response.status_code == 302 and response.url == url("users")
+    assert _users(portal) == dict.fromkeys(["ann@example.com", "bob@example.com", "cid@example.com"], "invited")
+    with tenant_context(portal):
+        bob = PortalUser.objects.get(email="bob@example.com")
+    assert (bob.name, bob.role) == ("Bob Stone", "manager")
+    assert _messages(response) == ["Invited 3 people: 3 invited, 0 linked to existing accounts, 0 already members."]
+    assert _log_messages(portal) == [
+        "Invited 3 people to portal acme (3 invited, 0 linked to existing accounts, 0 already members)"
+    ]
+    assert sorted(message.to[0] for message in mail.outbox) == ["ann@example.com", "bob@example.com", "cid@example.com"]
+
+
+def test_an_account_holder_is_linked_and_a_member_is_already_one(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    UserFactory(email="has-account@example.com")
+    invite(portal, "member@example.com")
+
+    response = admin_web.post(url("invite"), {"emails": "has-account@example.com\nmember@example.com"})
+
+    assert _messages(response) == ["Invited 1 person: 0 invited, 1 linked to existing accounts, 1 already members."]
+    assert _users(portal)["has-account@example.com"] == "active"
+
+
+def test_a_csv_upload_invites_its_rows(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    upload = SimpleUploadedFile(
+        "people.csv", "\ufeffname,email,role\nDee,dee@example.com,manager\n,eve@example.com,\n".encode(), "text/csv"
+    )
+
+    response = admin_web.post(url("invite"), {"csv_file": upload})
+
+    assert response.status_code == 302
+    with tenant_context(portal):
+        assert list(PortalUser.objects.order_by("email").values_list("email", "name", "role")) == [
+            ("dee@example.com", "Dee", "manager"),
+            ("eve@example.com", "", "member"),
+        ]
+
+
+def test_bad_rows_are_reported_by_line_and_nobody_is_invited(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    response = admin_web.post(url("invite"), {"emails": "ok@example.com\nnot-an-email\nx@example.com,X,owner"})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Line 2: 'not-an-email' is not a valid e-mail address",
+        "Line 3: role 'owner' is not one of member, manager",
+    ]
+    assert _users(portal) == {}
+    assert _log_messages(portal) == []
+
+
+def test_an_empty_invite_is_refused(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    response = admin_web.post(url("invite"), {"emails": "  \n"})
+
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Paste at least one e-mail address or choose a CSV file."
+    ]
+
+
+def test_the_services_domain_rule_comes_back_on_the_offending_line(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    with tenant_context(portal):
+        portal_config_update(allowed_email_domains=["acme.test"])
+
+    response = admin_web.post(url("invite"), {"emails": "ok@acme.test\nout@elsewhere.test"})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Line 2 (out@elsewhere.test): Only addresses at acme.test may be invited."
+    ]
+    assert _users(portal) == {}
+
+
+# Users -------------------------------------------------------------------------------------------
+
+
+def test_the_users_page_counts_searches_filters_and_paginates(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    invite(portal, *[f"user{n:03}@example.com" for n in range(PAGE_SIZE + 5)], "zed@other.test")
+    with tenant_context(portal):
+        PortalUser.objects.filter(email="zed@other.test").update(status=PortalUser.Status.REVOKED)
+
+    first = admin_web.get(url("users"))
+    second = admin_web.get(url("users") + "?p=2")
+    search = admin_web.get(url("users") + "?q=other.test")
+    revoked = admin_web.get(url("users") + "?status=revoked")
+    beyond = admin_web.get(url("users") + "?p=99")
+
+    assert len(first.context["users"]) == PAGE_SIZE and first.context["page"].total == PAGE_SIZE + 6
+    assert len(second.context["users"]) == 6
+    assert [user.email for user in search.context["users"]] == ["zed@other.test"]
+    assert [user.email for user in revoked.context["users"]] == ["zed@other.test"]
+    assert beyond.context["page"].number == 2 and len(beyond.context["users"]) == 6
+    page = first.content.decode()
+    assert "Invited (55)" in page and "Revoked (1)" in page and "All (56)" in page
+
+
+def _ids(portal: Portal, *emails: str) -> list[str]:
+    with tenant_context(portal):
+        return [str(pk) for pk in PortalUser.objects.filter(email__in=emails).values_list("id", flat=True)]
+
+
+def test_revoke_then_restore(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    invite(portal, "ann@example.com", "bob@example.com")
+
+    revoked = admin_web.post(url("users"), {"action": "revoke", "_selected_action": _ids(portal, "bob@example.com")})
+    assert _users(portal) == {"ann@example.com": "invited", "bob@example.com": "revoked"}
+    restored = admin_web.post(
+        url("users"), {"action": "restore", "_selected_action": _ids(portal, "ann@example.com", "bob@example.com")}
+    )
+
+    assert _users(portal) == {"ann@example.com": "invited", "bob@example.com": "invited"}
+    assert _messages(revoked) == ["Revoked access of 1 person: bob@example.com."]
+    assert _messages(restored) == [
+        "Restored access of 1 person (1 invited again, 0 active again).",
+        "1 person already had access; nothing changed for them.",
+    ]
+    assert _log_messages(portal) == [
+        "Revoked access of 1 person in portal acme: bob@example.com",
+        "Restored access of 1 person in portal acme: bob@example.com (1 invited again, 0 active again)",
+    ]
+
+
+def test_remove_asks_first_then_deletes_the_membership(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    invite(portal, "ann@example.com", "bob@example.com")
+    selected = _ids(portal, "bob@example.com")
+
+    confirm = admin_web.post(url("users"), {"action": "remove", "_selected_action": selected})
+    assert confirm.status_code == 200 and "Yes, remove them" in confirm.content.decode()
+    assert "bob@example.com" in confirm.content.decode() and "ann@example.com" not in confirm.content.decode()
+    assert _users(portal) == {"ann@example.com": "invited", "bob@example.com": "invited"}
+
+    done = admin_web.post(url("users"), {"action": "remove", "confirm": "yes", "_selected_action": selected})
+
+    assert done.status_code == 302
+    assert _users(portal) == {"ann@example.com": "invited"}
+    assert _log_messages(portal) == ["Removed 1 person in portal acme: bob@example.com"]
+
+
+def test_an_action_without_a_selection_changes_nothing(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    invite(portal, "ann@example.com")
+
+    response = admin_web.post(url("users"), {"action": "revoke"})
+
+    assert "Items must be selected" in _messages(response)[0]
+    assert _users(portal) == {"ann@example.com": "invited"}
+
+
+# Invitations -------------------------------------------------------------------------------------
+
+
+def test_invitations_resend_and_revoke(
+    admin_web: Client, portal: Portal, url: Callable[[str], str], django_capture_on_commit_callbacks
+) -> None:
+    invite(portal, "ann@example.com", "bob@example.com")
+    with tenant_context(portal):
+        ann, bob = (
+            str(Invitation.objects.get(portal_user__email=email).id) for email in ("ann@example.com", "bob@example.com")
+        )
+        old_hash = Invitation.objects.get(id=ann).token_hash
+
+    listed = admin_web.get(url("invitations"))
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = admin_web.post(url("invitations"), {"action": "resend", "_selected_action": [ann]})
+    revoked = admin_web.post(url("invitations"), {"action": "revoke", "_selected_action": [bob]})
+    again = admin_web.post(url("invitations"), {"action": "resend", "_selected_action": [bob]})
+
+    assert sorted(invitation.portal_user.email for invitation in listed.context["invitations"]) == [
+        "ann@example.com",
+        "bob@example.com",
+    ]
+    assert _messages(resent) == ["Resent 1 invitation: ann@example.com."]
+    assert [message.to for message in mail.outbox] == [["ann@example.com"]]
+    assert _messages(revoked) == ["Revoked 1 invitation: bob@example.com."]
+    assert _messages(again) == ["A revoked invitation cannot be resent. (1 not changed)"]
+    with tenant_context(portal):
+        assert Invitation.objects.get(id=ann).token_hash != old_hash
+        assert Invitation.objects.get(id=bob).status == Invitation.Status.REVOKED
+    assert _users(portal)["bob@example.com"] == "revoked"
+    assert [
+        invitation.portal_user.email for invitation in admin_web.get(url("invitations")).context["invitations"]
+    ] == ["ann@example.com"]
+    assert _log_messages(portal) == [
+        "Resent 1 invitation in portal acme: ann@example.com",
+        "Revoked 1 invitation in portal acme: bob@example.com",
+    ]
+
+
+# Features ----------------------------------------------------------------------------------------
+
+
+def test_toggling_a_feature(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    page = admin_web.get(url("features")).content.decode()
+    on = admin_web.post(url("features"), {"feature": "chat", "enabled": "on"})
+    off = admin_web.post(url("features"), {"feature": "documents", "enabled": "off"})
+    unknown = admin_web.post(url("features"), {"feature": "nope", "enabled": "on"})
+
+    assert "Live chat between portal users and your team." in page
+    with tenant_context(portal):
+        assert dict(Feature.objects.filter(key__in=["chat", "documents"]).values_list("key", "enabled")) == {
+            "chat": True,
+            "documents": False,
+        }
+    assert _messages(on) == ["Turned on Chat."] and _messages(off) == ["Turned off Documents."]
+    assert _messages(unknown) == ["There is no feature 'nope' in this portal."]
+    assert _log_messages(portal) == [
+        "Turned on feature Chat in portal acme",
+        "Turned off feature Documents in portal acme",
+    ]
+
+
+# Settings ----------------------------------------------------------------------------------------
+
+SETTINGS = {
+    "display_name": "Acme Customers",
+    "logo_url": "https://acme.test/logo.png",
+    "primary_color": "#AA3300",
+    "welcome_message": "Hello",
+    "support_email": "help@acme.test",
+    "allowed_email_domains": "Acme.test\n@partner.test, acme.test",
+    "session_timeout_minutes": "90",
+}
+
+
+def test_settings_are_saved_through_the_service(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    response = admin_web.post(url("settings"), SETTINGS)
+
+    assert response.status_code == 302
+    with tenant_context(portal):
+        saved = PortalSettings.objects.get(id=1)
+    assert (saved.display_name, saved.primary_color, saved.allowed_email_domains, saved.session_timeout_minutes) == (
+        "Acme Customers",
+        "#aa3300",
+        ["acme.test", "partner.test"],
+        90,
+    )
+    assert _log_messages(portal) == [
+        "Changed settings of portal acme: display name, logo url, primary colour, welcome message, support e-mail, "
+        "allowed e-mail domains, session timeout (minutes)"
+    ]
+    # The page shows the portal's colour, and saving the same values again changes nothing.
+    assert "--portal-color: #aa3300" in admin_web.get(url("settings")).content.decode()
+    again = admin_web.post(url("settings"), {**SETTINGS, "primary_color": "#aa3300"})
+    assert _messages(again)[-1] == "Nothing changed."
+    assert len(_log_messages(portal)) == 1
+
+
+def test_invalid_settings_are_form_errors_and_nothing_is_saved(
+    admin_web: Client, portal: Portal, url: Callable[[str], str]
+) -> None:
+    response = admin_web.post(
+        url("settings"),
+        {
+            **SETTINGS,
+            "logo_url": "ftp://acme.test/logo.png",
+            "primary_color": "red",
+            "allowed_email_domains": "acme.test\nnot a domain",
+            "session_timeout_minutes": "1",
+        },
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"logo_url", "primary_color", "allowed_email_domains", "session_timeout_minutes"}
+    assert errors["allowed_email_domains"] == ["not a domain: Enter a domain such as example.com."]
+    with tenant_context(portal):
+        assert PortalSettings.objects.get(id=1).display_name == "Acme"
+    assert _log_messages(portal) == []
+
+
+# Sessions ----------------------------------------------------------------------------------------
+
+
+def test_ending_a_live_session(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    account = UserFactory(email="pat@example.com")
+    invite(portal, account.email)
+    with tenant_context(portal):
+        session = portal_session_open(user=account, ip_address="192.0.2.7", user_agent="pytest browser")
+
+    listed = admin_web.get(url("sessions"))
+    ended = admin_web.post(url("sessions"), {"session": str(session.id)})
+    twice = admin_web.post(url("sessions"), {"session": str(session.id)})
+    garbage = admin_web.post(url("sessions"), {"session": "not-a-uuid"})
+
+    assert [item.id for item in listed.context["sessions"]] == [session.id]
+    assert "192.0.2.7" in listed.content.decode()
+    assert _messages(ended) == ["Ended the session of pat@example.com; they must log in again."]
+    assert _messages(twice) == _messages(garbage) == ["That session had already ended."]
+    with tenant_context(portal):
+        assert PortalSession.objects.get(id=session.id).ended_at is not None
+    assert admin_web.get(url("sessions")).context["sessions"] == []
+    assert _log_messages(portal) == ["Ended a session of pat@example.com in portal acme"]
+
+
+def test_the_history_page_lists_the_portals_log(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    admin_web.post(url("features"), {"feature": "chat", "enabled": "on"})
+
+    page = admin_web.get(f"/admin/portals/portal/{portal.pk}/history/").content.decode()
+
+    assert "Turned on feature Chat in portal acme" in page

@@ -1,0 +1,166 @@
+"""Creating, changing and deleting portals in the admin: the API's services, the admin's log."""
+
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.db import connection
+from django.test import Client
+
+from accounts.models import Organization, User
+from portals.models import Domain, Portal
+from tests.admin.conftest import invite, web_client
+from tests.factories import OrganizationFactory, OrgMembershipFactory
+
+
+def _schema_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def _log(portal_id: object) -> list[LogEntry]:
+    return list(LogEntry.objects.filter(object_id=str(portal_id)).order_by("action_time", "id"))
+
+
+def test_an_admin_creates_a_portal_with_a_custom_domain(
+    admin_web: Client, org: Organization, org_admin: User, spare_pool: None
+) -> None:
+    response = admin_web.post(
+        "/admin/portals/portal/add/",
+        {"organization": org.pk, "name": "Acme Support", "slug": "", "custom_domain": "help.acme.test"},
+    )
+
+    assert response.status_code == 302, response.content.decode()
+    portal = Portal.objects.get(name="Acme Support")
+    assert (portal.slug, portal.organization_id, portal.is_spare) == ("acme-support", org.pk, False)
+    assert _schema_exists("portal_acme_support")
+    assert set(Domain.objects.filter(tenant=portal).values_list("domain", flat=True)) == {
+        "acme-support.localhost",
+        "help.acme.test",
+    }
+    [entry] = _log(portal.pk)
+    assert (entry.action_flag, entry.user_id, entry.object_repr) == (ADDITION, org_admin.pk, "Acme Support")
+    assert entry.change_message == "Created portal acme-support in Acme Corp with custom domain help.acme.test"
+
+
+def test_the_add_form_offers_only_the_admins_production_organizations(
+    admin_web: Client, org: Organization, org_admin: User, foreign_org: Organization, spare_pool: None
+) -> None:
+    sandbox = OrganizationFactory(name="Sandbox Co", environment="sandbox")
+    OrgMembershipFactory(organization=sandbox, user=org_admin)
+
+    page = admin_web.get("/admin/portals/portal/add/").content.decode()
+    refused = admin_web.post(
+        "/admin/portals/portal/add/", {"organization": foreign_org.pk, "name": "Sneaky", "slug": "sneaky"}
+    )
+
+    assert "Acme Corp" in page and "Globex" not in page and "Sandbox Co" not in page
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert not Portal.objects.filter(slug="sneaky").exists()
+
+
+def test_service_refusals_show_on_their_fields(admin_web: Client, org: Organization, portal: Portal) -> None:
+    taken = admin_web.post("/admin/portals/portal/add/", {"organization": org.pk, "name": "Again", "slug": "acme"})
+    reserved = admin_web.post("/admin/portals/portal/add/", {"organization": org.pk, "name": "Api", "slug": "api"})
+    domain = admin_web.post(
+        "/admin/portals/portal/add/", {"organization": org.pk, "name": "Dom", "custom_domain": "x.localhost"}
+    )
+
+    assert taken.context["adminform"].form.errors == {"slug": ["The slug 'acme' is already taken."]}
+    assert reserved.context["adminform"].form.errors == {"slug": ["The slug 'api' is reserved."]}
+    assert domain.context["adminform"].form.errors == {"custom_domain": ["Custom domains cannot be under localhost."]}
+    assert Portal.objects.filter(organization=org).count() == 1
+
+
+def test_a_superuser_creates_a_portal_for_any_organization(
+    superuser: User, foreign_org: Organization, foreign_admin: User, spare_pool: None
+) -> None:
+    response = web_client(superuser).post(
+        "/admin/portals/portal/add/", {"organization": foreign_org.pk, "name": "Operated", "slug": "operated"}
+    )
+
+    assert response.status_code == 302
+    portal = Portal.objects.get(slug="operated")
+    assert portal.organization_id == foreign_org.pk
+    assert _log(portal.pk)[0].user_id == superuser.pk
+
+
+def test_an_admin_renames_and_sets_then_clears_the_custom_domain(admin_web: Client, portal: Portal) -> None:
+    url = f"/admin/portals/portal/{portal.pk}/change/"
+
+    renamed = admin_web.post(url, {"name": "Acme Customers", "custom_domain": "customers.acme.test"})
+    cleared = admin_web.post(url, {"name": "Acme Customers", "custom_domain": ""})
+
+    assert renamed.status_code == cleared.status_code == 302
+    portal.refresh_from_db()
+    assert portal.name == "Acme Customers"
+    assert not Domain.objects.filter(tenant=portal, is_custom=True).exists()
+    messages = [(entry.action_flag, entry.change_message) for entry in _log(portal.pk)]
+    assert messages == [
+        (CHANGE, "Changed portal acme: renamed to 'Acme Customers', custom domain set to customers.acme.test"),
+        (CHANGE, "Changed portal acme: custom domain removed"),
+    ]
+
+
+def test_a_domain_taken_by_another_portal_is_a_form_error(
+    admin_web: Client, portal: Portal, foreign_portal: Portal
+) -> None:
+    response = admin_web.post(
+        f"/admin/portals/portal/{portal.pk}/change/", {"name": "Acme", "custom_domain": "portal.globex.test"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "custom_domain": ["This domain is already used by another portal."]
+    }
+    assert not _log(portal.pk)
+
+
+def test_the_change_page_shows_the_portal_and_links_its_pages(admin_web: Client, portal: Portal) -> None:
+    invite(portal, "someone@example.com")
+
+    page = admin_web.get(f"/admin/portals/portal/{portal.pk}/change/").content.decode()
+
+    assert "portal_acme" in page and "acme.localhost" in page
+    assert f"/admin/portals/portal/{portal.pk}/users/" in page
+    assert f"/admin/portals/portal/{portal.pk}/sessions/" in page
+
+
+def test_delete_asks_first_and_says_the_data_is_dropped_for_good(admin_web: Client, portal: Portal) -> None:
+    page = admin_web.get(f"/admin/portals/portal/{portal.pk}/delete/").content.decode()
+
+    assert "drops its database schema <code>portal_acme</code>" in page
+    assert "all of its data, for good" in page and "cannot be undone" in page
+    assert Portal.objects.filter(pk=portal.pk).exists()
+
+
+def test_delete_drops_the_schema_through_the_service_and_logs_it(
+    admin_web: Client, portal: Portal, org_admin: User
+) -> None:
+    response = admin_web.post(f"/admin/portals/portal/{portal.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Portal.objects.filter(pk=portal.pk).exists()
+    assert not Domain.objects.filter(tenant_id=portal.pk).exists()
+    assert not _schema_exists("portal_acme")
+    [entry] = _log(portal.pk)
+    assert (entry.action_flag, entry.user_id) == (DELETION, org_admin.pk)
+    assert entry.change_message == "Deleted portal acme; dropped schema portal_acme with all its data"
+
+
+def test_there_is_no_bulk_delete(admin_web: Client, portal: Portal) -> None:
+    response = admin_web.post(
+        "/admin/portals/portal/", {"action": "delete_selected", "_selected_action": [portal.pk], "post": "yes"}
+    )
+
+    assert "delete_selected" not in admin_web.get("/admin/portals/portal/").content.decode()
+    assert response.status_code in (200, 302)
+    assert Portal.objects.filter(pk=portal.pk).exists()
+
+
+def test_organizations_and_members_are_read_only(admin_web: Client, org: Organization, org_admin: User) -> None:
+    page = admin_web.get(f"/admin/accounts/organization/{org.pk}/change/")
+
+    assert page.status_code == 200 and page.context["title"] == "View organization"
+    assert admin_web.get("/admin/accounts/organization/add/").status_code == 403
+    assert admin_web.post(f"/admin/accounts/organization/{org.pk}/change/", {"name": "X"}).status_code == 403
+    assert admin_web.get(f"/admin/accounts/organization/{org.pk}/delete/").status_code == 403
+    assert admin_web.get("/admin/accounts/orgmembership/add/").status_code == 403
