@@ -11,19 +11,17 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.validators import validate_email
 from django.db.models import QuerySet
 
 from accounts.models import Organization
 from customer_portal.api.serializers import PortalConfigUpdateInput
+from customer_portal.invite_rows import invite_row_problems
 from customer_portal.models import PortalSettings, PortalUser
 from customer_portal.services import InviteEntry
 from portals.api.serializers import MAX_INVITES_PER_REQUEST
 from portalsite.errors import ApplicationError
 
 # PortalUser column sizes: a longer value would fail the insert.
-MAX_EMAIL_LENGTH = 254
-MAX_NAME_LENGTH = 150
 MAX_CSV_BYTES = 2 * 1024 * 1024
 INVITE_COLUMNS = ("email", "name", "role")
 
@@ -166,20 +164,8 @@ def _validated_rows(rows: list[tuple[str, list[str]]]) -> InviteRows:
     for label, fields in rows:
         email, name, role = [*fields, "", ""][:3]
         role = role.lower() or PortalUser.Role.MEMBER
-        problems = []
-        if len([field for field in fields[3:] if field]):
-            problems.append("more values than email,name,role")
-        try:
-            validate_email(email)
-        except ValidationError:
-            problems.append(f"{email!r} is not a valid e-mail address")
-        else:
-            if len(email) > MAX_EMAIL_LENGTH:
-                problems.append(f"the e-mail is longer than {MAX_EMAIL_LENGTH} characters")
-        if len(name) > MAX_NAME_LENGTH:
-            problems.append(f"the name is longer than {MAX_NAME_LENGTH} characters")
-        if role not in PortalUser.Role.values:
-            problems.append(f"role {role!r} is not one of {', '.join(PortalUser.Role.values)}")
+        problems = ["more values than email,name,role"] if any(fields[3:]) else []
+        problems += invite_row_problems(email=email, name=name, role=role)
         if problems:
             errors.append(f"{label}: {'; '.join(problems)}")
         elif email.lower() not in seen:

@@ -2,11 +2,10 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.core.validators import validate_email
 from django_tenants.utils import tenant_context
 
+from customer_portal.invite_rows import invite_row_problems
 from customer_portal.models import PortalUser
 from customer_portal.selectors import portal_settings_get
 from customer_portal.services import InviteEntry, InviteOutcome, portal_users_invite
@@ -17,9 +16,6 @@ from portalsite.progress import progress_bar
 
 BATCH_SIZE = 500
 COLUMNS = ("email", "name", "role")
-# PortalUser column sizes: a longer value would fail the insert half-way through the file.
-MAX_EMAIL_LENGTH = 254
-MAX_NAME_LENGTH = 150
 
 
 class Command(BaseCommand):
@@ -107,22 +103,9 @@ def _validated(
         email = (row.get("email") or "").strip()
         name = (row.get("name") or "").strip()
         role = (row.get("role") or "").strip().lower() or PortalUser.Role.MEMBER
-        problems = []
-        if None in row:  # DictReader's key for fields beyond the header
-            problems.append("more fields than the header has")
-        try:
-            validate_email(email)
-        except ValidationError:
-            problems.append(f"{email!r} is not a valid e-mail address")
-        else:
-            if len(email) > MAX_EMAIL_LENGTH:
-                problems.append(f"the e-mail is longer than {MAX_EMAIL_LENGTH} characters")
-            elif allowed_domains and email.rsplit("@", 1)[1].lower() not in allowed_domains:
-                problems.append(f"only addresses at {', '.join(sorted(allowed_domains))} may be invited")
-        if len(name) > MAX_NAME_LENGTH:
-            problems.append(f"the name is longer than {MAX_NAME_LENGTH} characters")
-        if role not in PortalUser.Role.values:
-            problems.append(f"role {role!r} is not one of {', '.join(PortalUser.Role.values)}")
+        # DictReader's key None holds fields beyond the header.
+        problems = ["more fields than the header has"] if None in row else []
+        problems += invite_row_problems(email=email, name=name, role=role, allowed_domains=allowed_domains)
         if problems:
             errors.append(f"line {line}: {'; '.join(problems)}")
         elif email.lower() not in seen:
