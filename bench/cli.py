@@ -16,12 +16,15 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import override_settings
 
-from bench import scenarios
+from bench import endpoints, scenarios
 from bench.database import BenchDatabaseBusy, bench_caches, database_copy, throwaway_database, using
 from bench.database import settle as settle_database
+from bench.load import WRK_MISSING, LoadResult, Target, wrk_available
+from bench.migrate import MigrateRun, migrate_schemas, migration_package
 from bench.report import Figure, Spread, at_least, at_most, json_write, table
 from bench.scenarios import Round, log
 from bench.server import BenchServer
+from portals.models import Portal
 
 SMALL = 10  # portals in the org for the "few portals" measurements
 
@@ -34,12 +37,27 @@ class Plan:
     dt_creates_per_round: int
     http_creates: int
     invite_repeats: int
+    users_list_repeats: int  # GET /v1/portal/{id}/users, whole list and one page, each
+    load_rounds: int  # wrk runs per endpoint (bare, config, me take turns)
+    load_seconds: int  # each wrk run
+    memory_portals: int  # portals whose users the memory run's requests rotate over
+    memory_requests: int  # sampled every tenth
 
 
 DEFAULT_PLAN = Plan(
-    portals=1000, rounds=6, creates_per_round=10, dt_creates_per_round=4, http_creates=40, invite_repeats=5
-)
-QUICK_PLAN = Plan(portals=200, rounds=3, creates_per_round=7, dt_creates_per_round=3, http_creates=20, invite_repeats=3)
+    portals=1000, rounds=6, creates_per_round=10, dt_creates_per_round=4, http_creates=40, invite_repeats=5,
+    users_list_repeats=10, load_rounds=3, load_seconds=4, memory_portals=100, memory_requests=10_000,
+)  # fmt: skip
+QUICK_PLAN = Plan(
+    portals=200, rounds=3, creates_per_round=7, dt_creates_per_round=3, http_creates=20, invite_repeats=3,
+    users_list_repeats=5, load_rounds=2, load_seconds=2, memory_portals=20, memory_requests=2_000,
+)  # fmt: skip
+LOAD_WORKERS = 2
+LOAD_CONNECTIONS = 4
+# Growth allowed over the second half of the memory run (5,000 requests by default: a leak of about
+# 200 bytes per request or more shows). A worker's RSS drifts up for its first ~12,000 requests by
+# well under that while the allocator reaches its high-water mark (see bench/README.md).
+MEMORY_GROWTH_LIMIT_MIB = 1.0
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -115,6 +133,8 @@ def _measure(plan: Plan, cache_dir: Path, database_name: str, *, settle: bool) -
         service_invites = [scenarios.service_invite(admin=admin) for _ in range(plan.invite_repeats)]
         queries_batch = [scenarios.service_invite(admin=admin, count_queries=True) for _ in range(2)]
         queries_few = [scenarios.service_invite(admin=admin, count=10, count_queries=True) for _ in range(2)]
+    hot_figures, hot_meta = _measure_hot(plan, cache_dir, database_name, admin=admin)
+    migrate_figures = _measure_migrate(cache_dir, database_name)
 
     creates_small, creates_large = Spread.of(_flat(small, "creates")), Spread.of(_flat(large, "creates"))
     scale = creates_large.median / creates_small.median
@@ -144,13 +164,183 @@ def _measure(plan: Plan, cache_dir: Path, database_name: str, *, settle: bool) -
                 queries_batch_spread, queries_few_spread, "10 e-mails", "no growth with e-mails",
                 lambda ours: ours.max <= queries_few_spread.min),
     ]  # fmt: skip
+    figures = [replace(figure, section="portal lifecycle") for figure in figures]
     meta = {
         "plan": asdict(plan),
         "settled": settle,
         "existing_portals_at_end": scenarios.existing_portals(),
         "server_slow_path_creates": server_slow_path,
+        **hot_meta,
     }
+    return figures + hot_figures + migrate_figures, meta
+
+
+def _measure_hot(plan: Plan, cache_dir: Path, database_name: str, *, admin: Any) -> tuple[list[Figure], dict[str, Any]]:
+    """The users list, queries per request, throughput and worker memory: gunicorn with 2 workers."""
+    main_host = settings.MAIN_HOSTS[0]
+    log(f"hot endpoints: a portal with {endpoints.PORTAL_USERS:,} users; queries per request, in-process")
+    hot = endpoints.hot_portal_create(admin=admin)
+    queries = endpoints.queries_per_request(admin=admin, hot=hot, main_host=main_host)
+    meta: dict[str, Any] = {"wrk": wrk_available()}
+    log(f"starting gunicorn with {LOAD_WORKERS} workers; GET /v1/portal/{{id}}/users x {plan.users_list_repeats}")
+    with BenchServer(database_name=database_name, cache_dir=cache_dir, workers=LOAD_WORKERS) as server:
+        server.wait_workers()
+        whole, page = endpoints.users_list_http(server=server, admin=admin, hot=hot, repeats=plan.users_list_repeats)
+        load: dict[str, list[LoadResult]] = {}
+        if wrk_available():
+            log(f"wrk: bare view, config, me; {plan.load_rounds} x {plan.load_seconds} s each")
+            member_token = endpoints.portal_login(server=server, hot=hot)
+            targets = {
+                "bare": Target(endpoints.BARE_PATH, main_host),
+                "config": Target(endpoints.CONFIG_PATH, hot.host, member_token),
+                "me": Target(endpoints.ME_PATH, hot.host, member_token),
+            }
+            load = endpoints.throughput(
+                server=server, targets=targets, rounds=plan.load_rounds, seconds=plan.load_seconds,
+                connections=LOAD_CONNECTIONS,
+            )  # fmt: skip
+    samples: list[endpoints.MemorySample] = []
+    if wrk_available():
+        portals = list(
+            Portal.objects.filter(is_spare=False, organization=hot.portal.organization_id)
+            .exclude(id=hot.portal.id)
+            .order_by("created_at")[: plan.memory_portals]
+        )
+        targets_memory = endpoints.portal_user_tokens(portals=portals)
+        log(f"memory: {plan.memory_requests:,} x GET config over {len(portals)} portals, fresh {LOAD_WORKERS} workers")
+        with BenchServer(database_name=database_name, cache_dir=cache_dir, workers=LOAD_WORKERS) as server:
+            samples = list(
+                endpoints.memory_run(
+                    server=server, targets=targets_memory, total=plan.memory_requests,
+                    every=plan.memory_requests // 10, connections=LOAD_CONNECTIONS,
+                )
+            )  # fmt: skip
+        meta["memory_samples"] = [asdict(sample) for sample in samples]
+        meta["memory_portals"] = len(portals)
+    else:
+        log(f"WARNING: {WRK_MISSING}: no throughput or memory figures")
+    figures = _users_figures(whole, page) + _query_figures(queries)
+    if load:
+        figures += _load_figures(load)
+        meta["load"] = {name: [asdict(result) for result in results] for name, results in load.items()}
+    if samples:
+        figures.append(_memory_figure(samples, plan, portals=int(meta["memory_portals"])))
     return figures, meta
+
+
+def _users_figures(whole: list[float], page: list[float]) -> list[Figure]:
+    section = "hot endpoints, HTTP"
+    users = f"{endpoints.PORTAL_USERS:,}"
+    return [
+        replace(_figure("users_whole", f"GET /v1/portal/{{id}}/users, {users} users, whole list", "ms",
+                        Spread.of(whole), None, "", "<= 300 ms p50", at_most(300)), section=section),
+        replace(_figure("users_page", f"GET /v1/portal/{{id}}/users?limit={endpoints.PAGE}, {users} users", "ms",
+                        Spread.of(page), None, "", "<= 20 ms p50", at_most(20)), section=section),
+    ]  # fmt: skip
+
+
+def _query_figures(queries: list[endpoints.QueryCount]) -> list[Figure]:
+    figures = []
+    for count in queries:
+        pinned = count.pinned is not None
+        if count.error:
+            log(f"WARNING: {count.label} failed: {count.error}")
+        figures.append(
+            Figure(
+                key=f"queries_{count.key}",
+                label=count.label,
+                unit="queries",
+                ours=Spread.of([count.warm]),
+                comparison=Spread.of([count.cold]),
+                comparison_label="first call",
+                target=f"<= {count.pinned} (pinned by tests)" if pinned else "reported",
+                passed=False if count.error else count.warm <= count.pinned if pinned else None,  # type: ignore[operator]
+                verdict_note=f"failed: {count.error[:60]}" if count.error else "",
+                section="queries per request (second call, in-process)",
+            )
+        )
+    return figures
+
+
+def _load_figures(load: dict[str, list[LoadResult]]) -> list[Figure]:
+    section = f"throughput: wrk, {LOAD_CONNECTIONS} connections, gunicorn {LOAD_WORKERS} sync workers"
+    bare = load["bare"]
+    bare_errors = sum(result.errors for result in bare)
+    figures = [
+        Figure("load_bare", "GET /bench/bare (no database), main host", "req/s",
+               Spread.of([result.per_second for result in bare]), None, "", "0 errors", bare_errors == 0,
+               f"{bare_errors} errors", section),
+    ]  # fmt: skip
+    for name, label in (("config", "GET /v1/customer-portal/config, portal user"),
+                        ("me", "GET /v1/customer-portal/me, portal user")):  # fmt: skip
+        results = load[name]
+        ratio = statistics.median(ours.per_second / floor.per_second for ours, floor in zip(results, bare, strict=True))
+        errors = sum(result.errors for result in results)
+        figures.append(
+            Figure(f"load_{name}", label, "req/s", Spread.of([result.per_second for result in results]),
+                   Spread.of([result.per_second for result in bare]), "bare view", ">= 0.5x bare p50, 0 errors",
+                   ratio >= 0.5 and errors == 0, f"{ratio:.2f}x, {errors} errors", section)
+        )  # fmt: skip
+    return figures
+
+
+def _memory_figure(samples: list[endpoints.MemorySample], plan: Plan, *, portals: int) -> Figure:
+    """The worker whose RSS ends highest; growth is judged on every worker over the second half of the
+    run (the first half is the warm-up: imports, caches and the allocator's high-water mark settle)."""
+    mib = 1024
+    pids = list(samples[0].rss_kib)
+    half = samples[len(samples) // 2]
+    growth = {pid: (samples[-1].rss_kib[pid] - half.rss_kib[pid]) / mib for pid in pids}
+    worker = max(pids, key=lambda pid: samples[-1].rss_kib[pid])
+    series = [sample.rss_kib[worker] / mib for sample in samples[1:]]
+    note = (
+        f"{series[0]:.1f} -> {series[-1]:.1f} MiB; from {half.requests:,} to {samples[-1].requests:,} requests: "
+        + ", ".join(f"{growth[pid]:+.2f}" for pid in pids)
+    )
+    return Figure(
+        "memory_worker_rss",
+        f"worker RSS over {plan.memory_requests:,} x GET config, {portals} portals",
+        "MiB",
+        Spread.of(series),
+        Spread.of([samples[0].rss_kib[worker] / mib]),
+        "before the first request",
+        f"second half grows <= {MEMORY_GROWTH_LIMIT_MIB:g} MiB",
+        max(growth.values()) <= MEMORY_GROWTH_LIMIT_MIB,
+        note,
+        "memory: gunicorn worker VmRSS, sampled every tenth of the requests",
+    )
+
+
+def _measure_migrate(cache_dir: Path, database_name: str) -> list[Figure]:
+    """One new tenant migration over every schema, with the standard executor, then the next one with
+    the multiprocessing executor (TENANT_MULTIPROCESSING_MAX_PROCESSES=2)."""
+    schemas = Portal.objects.exclude(schema_name="public").count()
+    with migration_package(2) as package:
+        log(f"migrate_schemas: one new tenant migration over {schemas} schemas, standard executor")
+        standard = migrate_schemas(package=package, executor="standard", database_name=database_name,
+                                   cache_dir=cache_dir)  # fmt: skip
+        log(f"migrate_schemas: the next one, multiprocessing executor (2 processes): {standard.seconds:.1f} s before")
+        parallel = migrate_schemas(package=package, executor="multiprocessing", database_name=database_name,
+                                   cache_dir=cache_dir)  # fmt: skip
+    return _migrate_figures(standard, parallel)
+
+
+def _migrate_figures(standard: MigrateRun, parallel: MigrateRun) -> list[Figure]:
+    section = "migrate_schemas: one new tenant migration over every schema"
+    speedup = standard.seconds / parallel.seconds
+    return [
+        Figure("migrate_standard", f"standard executor, {standard.schemas} schemas", "s",
+               Spread.of([standard.seconds]), None, "", "reported", None,
+               f"{standard.per_portal_ms:.1f} ms/portal", section),
+        Figure("migrate_multiprocessing", f"multiprocessing executor (2 processes), {parallel.schemas} schemas", "s",
+               Spread.of([parallel.seconds]), Spread.of([standard.seconds]), "standard", "reported", None,
+               f"{parallel.per_portal_ms:.1f} ms/portal, {speedup:.2f}x", section),
+        Figure("migrate_schema_standard", "one schema's migrate, standard", "ms",
+               Spread.of(standard.per_schema_ms), None, "", "reported", None, "", section),
+        Figure("migrate_schema_multiprocessing", "one schema's migrate, multiprocessing (in its worker)", "ms",
+               Spread.of(parallel.per_schema_ms), Spread.of(standard.per_schema_ms), "standard", "reported", None,
+               "", section),
+    ]  # fmt: skip
 
 
 def _figure(

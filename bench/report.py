@@ -42,11 +42,12 @@ class Figure:
     target: str
     passed: bool | None  # None: informational, no target
     verdict_note: str = ""  # e.g. the ratio a relative target was judged on
+    section: str = ""  # the table prints a heading row where the section changes
 
     @property
     def verdict(self) -> str:
         if self.passed is None:
-            return "-"
+            return self.verdict_note or "-"
         verdict = "PASS" if self.passed else "MISS"
         return f"{verdict} ({self.verdict_note})" if self.verdict_note else verdict
 
@@ -77,7 +78,11 @@ def table(figures: Sequence[Figure]) -> str:
     """Plain text, columns padded to the widest cell; numbers are min / median / max (n samples)."""
     header = ("figure", "ours (min / med / max)", "comparison (min / med / max)", "target", "verdict")
     rows = [header]
+    section = ""
     for figure in figures:
+        if figure.section and figure.section != section:
+            section = figure.section
+            rows.append((f"[{section}]", "", "", "", ""))
         comparison = _spread_cell(figure.comparison, figure.unit)
         if figure.comparison is not None and figure.comparison_label:
             comparison = f"{comparison}  [{figure.comparison_label}]"
@@ -96,6 +101,7 @@ def json_write(path: Path, figures: Sequence[Figure], meta: dict[str, Any]) -> N
             {
                 "key": figure.key,
                 "label": figure.label,
+                "section": figure.section or None,
                 "unit": figure.unit,
                 "ours": asdict(figure.ours),
                 "comparison": asdict(figure.comparison) if figure.comparison else None,

@@ -274,7 +274,7 @@ def invite_emails(count: int) -> list[str]:
     return [f"member{i // 2}@bench.example" if i % 2 == 0 else f"invitee{i // 2}@bench.example" for i in range(count)]
 
 
-def _fresh_portal(admin: User) -> Portal:
+def fresh_portal(admin: User) -> Portal:
     spares_copy(1)  # the create is not what is timed here
     return portal_create(admin=admin, name=f"Invite {next(_sequence)}")
 
@@ -286,7 +286,7 @@ def _check_outcome(linked: int, invited: int, count: int) -> None:
 
 def http_invite(*, server: BenchServer, admin: User, count: int = INVITE_BATCH) -> float:
     """One timed `POST /v1/portal/{id}/users` of `count` e-mails (send_email false) into a fresh portal."""
-    portal = _fresh_portal(admin)
+    portal = fresh_portal(admin)
     body = {"users": [{"email": email} for email in invite_emails(count)], "send_email": False}
     result = server.request("POST", f"/v1/portal/{portal.id}/users", body=body, token=bearer_token(admin))
     if result.status != 201:
@@ -297,7 +297,7 @@ def http_invite(*, server: BenchServer, admin: User, count: int = INVITE_BATCH) 
 
 def service_invite(*, admin: User, count: int = INVITE_BATCH, count_queries: bool = False) -> float:
     """`portal_users_invite` into a fresh portal: milliseconds, or (count_queries) the number of queries."""
-    portal = _fresh_portal(admin)
+    portal = fresh_portal(admin)
     entries = [InviteEntry(email=email) for email in invite_emails(count)]
     with tenant_context(portal):
         if count_queries:

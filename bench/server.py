@@ -1,4 +1,4 @@
-"""A real HTTP server (gunicorn, one sync worker, loopback only) on the run's database, and a tiny client."""
+"""A real HTTP server (gunicorn, sync workers, loopback only) on the run's database, and a tiny client."""
 
 import ctypes
 import http.client
@@ -28,7 +28,7 @@ class HttpResult:
     elapsed_ms: float
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec (Linux): SIGTERM when the bench dies, even by SIGKILL, so no server outlives it."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -43,8 +43,9 @@ def _free_port() -> int:
 class BenchServer:
     """gunicorn serving portalsite.wsgi with bench.server_settings; stopped (and waited for) on exit."""
 
-    def __init__(self, *, database_name: str, cache_dir: Path) -> None:
+    def __init__(self, *, database_name: str, cache_dir: Path, workers: int = 1) -> None:
         self.port = _free_port()
+        self.workers = workers
         self.host = settings.MAIN_HOSTS[0]  # the public schema's host: /v1/portal lives there
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
         env = {
@@ -59,7 +60,7 @@ class BenchServer:
         }
         command = [
             sys.executable, "-m", "gunicorn", "portalsite.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "sync",
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "sync",
             "--timeout", "300", "--log-level", "warning",
         ]  # fmt: skip
         # Own session: a Ctrl-C reaches only the bench, which then stops the server in order.
@@ -70,7 +71,7 @@ class BenchServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # safe here: the bench runs no other threads
+            preexec_fn=die_with_parent,  # safe here: the bench runs no other threads
         )
 
     def __enter__(self) -> "BenchServer":
@@ -99,6 +100,35 @@ class BenchServer:
             time.sleep(0.1)
         raise RuntimeError(f"the bench server did not answer /healthz in {READY_TIMEOUT_SECONDS} s:\n{self.log_tail()}")
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers (children of the master), in pid order."""
+        master = self._process.pid
+        children = Path(f"/proc/{master}/task/{master}/children")
+        if children.exists():
+            return sorted(int(pid) for pid in children.read_text().split())
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+    def wait_workers(self, timeout: float = READY_TIMEOUT_SECONDS) -> list[int]:
+        """The worker pids once all `workers` have booted (the first answers /healthz before the others exist)."""
+        deadline = time.monotonic() + timeout
+        while len(pids := self.worker_pids()) < self.workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn started {len(pids)} of {self.workers} workers:\n{self.log_tail()}")
+            time.sleep(0.05)
+        return pids
+
     def slow_path_creates(self) -> int:
         """Creates the server served from an empty pool (portals.provisioning logs a warning for each)."""
         return Path(self._log.name).read_text(errors="replace").count("spare schema pool is empty")
@@ -117,9 +147,14 @@ class BenchServer:
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
 
-    def request(self, method: str, path: str, *, body: Any = None, token: str | None = None) -> HttpResult:
-        """One request on a new connection (gunicorn's sync worker closes each); timed from send to last byte."""
-        headers = {"Host": self.host, "X-Forwarded-Proto": "https", "Accept": "application/json"}
+    def request(
+        self, method: str, path: str, *, body: Any = None, token: str | None = None, host: str | None = None
+    ) -> HttpResult:
+        """One request on a new connection (gunicorn's sync worker closes each); timed from send to last byte.
+
+        `host` is the Host header (default: the first of MAIN_HOSTS); a portal's domain routes to its schema.
+        """
+        headers = {"Host": host or self.host, "X-Forwarded-Proto": "https", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         payload = None

@@ -17,3 +17,5 @@ globals().update({name: value for name, value in vars(_base).items() if name.isu
 DATABASES = copy.deepcopy(_base.DATABASES)
 DATABASES["default"]["NAME"] = os.environ["BENCH_DATABASE_NAME"]
 CACHES = bench_caches(Path(os.environ["BENCH_CACHE_DIR"]))
+# The main hosts also serve GET /bench/bare (no database access): the throughput figures' floor.
+PUBLIC_SCHEMA_URLCONF = "bench.urls"
