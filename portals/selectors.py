@@ -52,20 +52,27 @@ def portal_get_by_ref(*, ref: str) -> Portal | None:
         return portals.filter(slug=ref).first()
 
 
+# Portals per counting statement: each portal's table takes a few locks until the statement ends
+# (autocommit), and one statement over thousands of schemas would exhaust PostgreSQL's lock table.
+USER_COUNT_BATCH = 200
+
+
 def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
-    """Non-revoked users per portal, read from every portal's schema in one query."""
+    """Non-revoked users per portal, read from the portals' schemas in one query per 200 portals."""
     portals = list(portals)
-    if not portals:
-        return {}
     table = connection.ops.quote_name(PortalUser._meta.db_table)
-    selects = [
-        f"SELECT %s::uuid, count(*) FROM {connection.ops.quote_name(portal.schema_name)}.{table} "  # noqa: S608
-        "WHERE status <> %s"
-        for portal in portals
-    ]
-    params: list[object] = []
-    for portal in portals:
-        params += [portal.id, PortalUser.Status.REVOKED]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(selects), params)
-        return dict(cursor.fetchall())
+    counts: dict[uuid.UUID, int] = {}
+    for start in range(0, len(portals), USER_COUNT_BATCH):
+        batch = portals[start : start + USER_COUNT_BATCH]
+        selects = [
+            f"SELECT %s::uuid, count(*) FROM {connection.ops.quote_name(portal.schema_name)}.{table} "  # noqa: S608
+            "WHERE status <> %s"
+            for portal in batch
+        ]
+        params: list[object] = []
+        for portal in batch:
+            params += [portal.id, PortalUser.Status.REVOKED]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(selects), params)
+            counts.update(cursor.fetchall())
+    return counts

@@ -329,3 +329,18 @@ def test_delete_drops_the_schema_domains_and_row(admin_client, django_capture_on
     for host in ("acme.localhost", "portal.acme.com"):
         assert admin_client.get("/healthz", HTTP_HOST=host).status_code == 404
     assert admin_client.delete(f"/v1/portal/{portal['id']}").status_code == 404
+
+
+def test_user_counts_are_read_in_batches_so_many_portals_never_exhaust_the_lock_table(
+    admin, spare_pool, monkeypatch, django_assert_num_queries
+):
+    from portals import selectors
+    from portals.services import portal_create
+
+    monkeypatch.setattr(selectors, "USER_COUNT_BATCH", 2)
+    portals = [portal_create(admin=admin, name=f"Batch {n}") for n in range(5)]
+
+    with django_assert_num_queries(3, info="5 portals in batches of 2"):
+        counts = selectors.portal_user_counts(portals=portals)
+
+    assert counts == {portal.id: 0 for portal in portals}
