@@ -8,7 +8,7 @@ template can never run a query against the wrong schema.
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +193,17 @@ def _admin_form(model_admin: ModelAdmin, form: Any) -> helpers.AdminForm:
     return helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=model_admin)
 
 
+def _chosen_action(request: HttpRequest, actions: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The posted action and selected ids; a warning message (and empty values) when either is missing."""
+    action, ids = request.POST.get("action", ""), _selected(request)
+    if action not in actions:
+        messages.warning(request, "No action selected.")
+        return "", []
+    if not ids:
+        messages.warning(request, _NONE_SELECTED)
+    return action, ids
+
+
 def _selected(request: HttpRequest) -> list[str]:
     return request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
 
@@ -255,12 +266,8 @@ def portal_users_view(model_admin: ModelAdmin, request: HttpRequest, portal: Por
 
 def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
     back = HttpResponseRedirect(request.get_full_path())
-    action, ids = request.POST.get("action", ""), _selected(request)
-    if action not in USER_ACTIONS:
-        messages.warning(request, "No action selected.")
-        return back
-    if not ids:
-        messages.warning(request, _NONE_SELECTED)
+    action, ids = _chosen_action(request, USER_ACTIONS)
+    if not (action and ids):
         return back
     if action == "remove" and request.POST.get("confirm") != "yes":
         return _portal_users_remove_confirmation(model_admin, request, portal, ids)
@@ -415,12 +422,8 @@ def portal_invitations_view(model_admin: ModelAdmin, request: HttpRequest, porta
 
 def _portal_invitations_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
     back = HttpResponseRedirect(request.get_full_path())
-    action, ids = request.POST.get("action", ""), _selected(request)
-    if action not in INVITATION_ACTIONS:
-        messages.warning(request, "No action selected.")
-        return back
-    if not ids:
-        messages.warning(request, _NONE_SELECTED)
+    action, ids = _chosen_action(request, INVITATION_ACTIONS)
+    if not (action and ids):
         return back
     done: list[str] = []
     refused: list[str] = []
