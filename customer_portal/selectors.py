@@ -1,8 +1,10 @@
 """Reads inside one portal's schema. Callers select the schema (host routing or `tenant_context`)."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -31,9 +33,11 @@ def portal_user_list(
     status: str | None = None,
     role: str | None = None,
     search: str | None = None,
-) -> tuple[list[PortalUser], int]:
+    values: Sequence[str] | None = None,
+) -> tuple[list[PortalUser] | list[dict[str, Any]], int]:
     """The current portal's users in invitation order, filtered, one page of them when `limit` is given,
-    and the total that matches."""
+    and the total that matches. With `values`, rows come as dicts of those columns: half the cost of
+    model instances for a whole list of thousands."""
     users = PortalUser.objects.all()
     if status:
         users = users.filter(status=status)
@@ -41,10 +45,11 @@ def portal_user_list(
         users = users.filter(role=role)
     if search:
         users = users.filter(Q(email__icontains=search) | Q(name__icontains=search))
+    rows = users.values(*values) if values else users
     if limit is None and offset == 0:
-        everyone = list(users)
+        everyone = list(rows)
         return everyone, len(everyone)
-    page = users[offset : offset + limit] if limit is not None else users[offset:]
+    page = rows[offset : offset + limit] if limit is not None else rows[offset:]
     return list(page), users.count()
 
 

@@ -1,3 +1,4 @@
+import datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
@@ -20,6 +21,13 @@ from portalsite.hostnames import is_hostname
 
 @extend_schema_serializer(component_name="PortalUserResponse")
 class PortalUserOutput(serializers.ModelSerializer):
+    """Serializes model instances or `.values()` rows alike (see portal_user_list)."""
+
+    # Times are UTC (API.md); a fixed zone spares a time-zone lookup per value on lists of thousands.
+    invited_at = serializers.DateTimeField(read_only=True, default_timezone=datetime.UTC)
+    joined_at = serializers.DateTimeField(read_only=True, default_timezone=datetime.UTC, allow_null=True)
+    last_login_at = serializers.DateTimeField(read_only=True, default_timezone=datetime.UTC, allow_null=True)
+
     class Meta:
         model = PortalUser
         fields = ["id", "email", "name", "role", "status", "global_user_id", "invited_at", "joined_at", "last_login_at"]

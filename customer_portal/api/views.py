@@ -116,7 +116,7 @@ class PortalUserViewSet(viewsets.ViewSet):
 
     def list(self, request: Request) -> Response:
         query = query_params_validated(PortalUserListQueryInput, request)
-        users, total = portal_user_list(**query)
+        users, total = portal_user_list(**query, values=PortalUserOutput.Meta.fields)
         return Response(PortalUserOutput(users, many=True).data, headers={"X-Total-Count": str(total)})
 
     def retrieve(self, request: Request, id: str) -> Response:

@@ -131,7 +131,9 @@ class PortalViewSet(viewsets.ViewSet):
         if request.method == "GET":
             page = query_params_validated(PaginationQueryInput, request)
             with tenant_context(portal):
-                users, total = portal_user_list(limit=page.get("limit"), offset=page["offset"])
+                users, total = portal_user_list(
+                    limit=page.get("limit"), offset=page["offset"], values=PortalUserOutput.Meta.fields
+                )
             return Response(PortalUserOutput(users, many=True).data, headers={"X-Total-Count": str(total)})
         dry_run = query_params_validated(InviteQueryInput, request)["dry_run"]
         data = PortalUserInviteInput(data=request.data)
