@@ -1,25 +1,16 @@
 """`python -m bench [--quick] [--portals N] [--json FILE]`: see bench/README.md."""
 
-import os
-import signal
 import sys
-from types import FrameType
+from collections.abc import Callable
+
+from bench.entry import django_main
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so the throwaway database is still dropped
-
-
-def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portalsite.settings")
-    signal.signal(signal.SIGTERM, _terminate)
-    import django
-
-    django.setup()
+def _run() -> Callable[[list[str]], int]:
     from bench.cli import run  # imports models: only after setup
 
-    return run(sys.argv[1:])
+    return run
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(django_main(_run, sys.argv[1:]))

@@ -8,11 +8,12 @@ and prints one JSON line: the command's own duration and how many tenant schemas
 
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.entry import django_main
 
 _started: dict[str, float] = {}
 
@@ -28,15 +29,7 @@ def _schema_migrated(sender: Any, schema_name: str, **kwargs: Any) -> None:
             times.write(f"{schema_name} {time.perf_counter() - started:.6f}\n")
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # exit normally: the multiprocessing pool's workers are stopped too
-
-
-def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    import django
-
-    django.setup()
+def run(arguments: list[str]) -> int:
     from django.core.management import execute_from_command_line
     from django_tenants.signals import schema_migrated, schema_pre_migration
     from django_tenants.utils import get_public_schema_name, get_tenant_model
@@ -45,7 +38,7 @@ def main() -> int:
     schema_migrated.connect(_schema_migrated, weak=False)
     schemas = get_tenant_model().objects.exclude(schema_name=get_public_schema_name()).count()
     # argv[0] is manage.py: the subprocess executor spawns `manage.py migrate_schemas --schema ...` per tenant.
-    argv = [str(Path(__file__).resolve().parent.parent / "manage.py"), "migrate_schemas", *sys.argv[1:]]
+    argv = [str(Path(__file__).resolve().parent.parent / "manage.py"), "migrate_schemas", *arguments]
     started = time.perf_counter()
     execute_from_command_line(argv)
     seconds = time.perf_counter() - started
@@ -54,4 +47,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # SIGTERM exits normally, so the multiprocessing pool's workers are stopped too.
+    sys.exit(django_main(lambda: run, sys.argv[1:]))

@@ -7,15 +7,14 @@ on the configured server, dropped at the end; prints plain-text tables to stdout
 import argparse
 import json
 import logging
-import os
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from bench.entry import django_main
 
 DATABASE_NAME = "bench_scale_portalsite"
 
@@ -37,10 +36,6 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="100 and 500 portals (about a minute)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to FILE as JSON")
     return parser.parse_args(argv)
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwind: the throwaway database is dropped, pgbouncer stopped
 
 
 def _table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
@@ -289,14 +284,5 @@ def _report(out: dict[str, Any], host: str) -> str:
     return "\n".join(parts)
 
 
-def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portalsite.settings")
-    signal.signal(signal.SIGTERM, _terminate)
-    import django
-
-    django.setup()
-    return run(sys.argv[1:])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(django_main(lambda: run, sys.argv[1:]))
