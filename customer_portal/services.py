@@ -1,5 +1,6 @@
 """Writes inside one portal's schema. Callers select the schema (`tenant_context(portal)`)."""
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -405,25 +406,41 @@ def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) 
     return _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
 
 
-def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID) -> PortalSession | None:
-    """The live session of an active member whose account is active, or None. One indexed query
-    (it stands in for the account lookup too); a write at most once a minute, which also slides the
-    idle expiry."""
+@functools.cache
+def _live_session_sql() -> str:
+    """The session check of every portal-scoped request, written once: building and compiling it through the
+    ORM cost more than the rest of such a request. One indexed lookup by primary key; `accounts_user` is in
+    public, on every portal's search_path."""
+    session, member, account = PortalSession._meta, PortalUser._meta, User._meta
+    columns = [f's."{f.column}"' for f in session.concrete_fields] + [f'm."{f.column}"' for f in member.concrete_fields]
+    # Identifiers from the models' metadata; every value is a parameter.
+    return (
+        f'SELECT {", ".join(columns)} FROM "{session.db_table}" s'  # noqa: S608
+        f' JOIN "{member.db_table}" m ON m."id" = s."portal_user_id"'
+        f' JOIN "{account.db_table}" a ON a."id" = m."global_user_id"'
+        ' WHERE s."id" = %s AND s."ended_at" IS NULL AND s."expires_at" > %s'
+        ' AND m."global_user_id" = %s AND m."status" = %s AND a."is_active"'
+    )
+
+
+def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | str) -> PortalSession | None:
+    """The live session of an active member whose account is active (its `portal_user` loaded), or None.
+    One query (it stands in for the account lookup too); a write at most once a minute, which also slides
+    the idle expiry."""
     try:
-        sid = uuid.UUID(str(session_id))
+        sid, account_id = uuid.UUID(str(session_id)), uuid.UUID(str(global_user_id))
     except ValueError:
         return None
-    account_active = User.objects.filter(id=OuterRef("portal_user__global_user_id"), is_active=True)
-    session = (
-        live_sessions()
-        .select_related("portal_user")
-        .filter(Exists(account_active), id=sid, portal_user__global_user_id=global_user_id)
-        .filter(portal_user__status=PortalUser.Status.ACTIVE)
-        .first()
-    )
-    if session is None:
-        return None
     now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_live_session_sql(), [sid, now, account_id, PortalUser.Status.ACTIVE])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    session_fields = [f.attname for f in PortalSession._meta.concrete_fields]
+    session = PortalSession.from_db(connection.alias, session_fields, row[: len(session_fields)])
+    member_fields = [f.attname for f in PortalUser._meta.concrete_fields]
+    session.portal_user = PortalUser.from_db(connection.alias, member_fields, row[len(session_fields) :])
     if now - session.last_seen_at >= SESSION_TOUCH_INTERVAL:
         timeout = session.expires_at - session.last_seen_at  # the timeout in force when it was set
         session.last_seen_at, session.expires_at = now, now + timeout

@@ -61,7 +61,7 @@ from customer_portal.tokens import token_pair
 from portals.api.serializers import PortalUserInviteOutput
 from portals.models import Domain
 from portalsite.api.schema import TOTAL_COUNT_HEADER
-from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated
+from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated, represent
 
 _NOT_IN_THIS_STATE = OpenApiResponse(ErrorResponseSerializer, "Not possible in the invitation's current status")
 
@@ -265,4 +265,5 @@ class MeViewSet(viewsets.ViewSet):
         config = portal_config_cached(
             portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())
         )  # the portal summary comes with the cached config
-        return Response(MeOutput({"user": session.portal_user, "portal": config["portal"], "session": session}).data)
+        me = {"user": session.portal_user, "portal": config["portal"], "session": session}
+        return Response(represent(MeOutput, me))

@@ -1,5 +1,6 @@
-"""Serializers shared by both API groups: strict input and the error bodies."""
+"""Serializers shared by both API groups: strict input, cheap output and the error bodies."""
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,21 @@ def query_params_validated(serializer_class: type[serializers.Serializer], reque
         exc.loc_root = "query"  # type: ignore[attr-defined]  # read by the exception handler
         raise
     return serializer.validated_data
+
+
+@functools.cache
+def _output_serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    return serializer_class()
+
+
+def represent(serializer_class: type[serializers.Serializer], instance: Any) -> dict[str, Any]:
+    """`serializer_class(instance).data` without building the serializer's fields again.
+
+    DRF builds every field of a serializer per instance (a ModelSerializer introspects its model
+    to do so): most of the cost of a small response. One instance per class serves every call, as
+    `to_representation` only reads it. For output serializers that need no context.
+    """
+    return _output_serializer(serializer_class).to_representation(instance)
 
 
 class ErrorResponseSerializer(serializers.Serializer):

@@ -1,12 +1,18 @@
-"""django-tenants' PostgreSQL backend without the redundant `SET search_path`.
+"""django-tenants' PostgreSQL backend without the per-request round trips it need not make.
 
-django-tenants forgets the applied search_path on every `set_tenant`, so each request
+The redundant `SET search_path`: django-tenants forgets the applied search_path on every `set_tenant`, so each request
 (which starts on public, then switches to its portal) pays a `SET` even when the
 connection is already there. This backend remembers what the database has and skips
 the `SET` when the wanted path is the same; anything that can change or discard it
 (closing the connection, a rollback) forgets it, exactly as django-tenants does.
+
+The health check's `SELECT 1`: with CONN_HEALTH_CHECKS Django sends one at the start of every
+request that reuses a connection. An idle connection has nothing to read unless the server has
+closed it or sent it a fatal error (a restart, a terminated backend), so a quiet socket is proof
+enough; a readable one gets Django's real check, which closes the connection if it fails.
 """
 
+import select
 from typing import Any
 
 from django_tenants.postgresql_backend import base
@@ -21,6 +27,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().set_tenant(tenant, include_public)
         if self._applied_search_path is not None and self._get_cursor_search_paths() == self._applied_search_path:
             self.search_path_set_schemas = self._applied_search_path
+
+    def close_if_health_check_failed(self) -> None:
+        checking = self.connection is not None and self.health_check_enabled and not self.health_check_done
+        if checking and self._socket_is_quiet():
+            self.health_check_done = True
+            return
+        super().close_if_health_check_failed()
+
+    def _socket_is_quiet(self) -> bool:
+        if self.connection.closed or self.connection.broken:
+            return False
+        poller = select.poll()
+        poller.register(self.connection.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
         self._applied_search_path = None

@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from customer_portal.models import PortalSession, PortalUser
+from customer_portal.services import portal_session_touch
+from customer_portal.tokens import token_pair
 from portals.services import portal_create
 from tests.conftest import bearer_client
 from tests.customer_portal.conftest import portal_login
@@ -156,6 +159,47 @@ def test_access_and_refresh_tokens_die_at_once(portal_user, admin_on_portal, hos
     assert portal_user.client.get("/v1/customer-portal/me").status_code == 401
     refresh = APIClient(HTTP_HOST=host).post("/v1/auth/token/refresh", {"refresh": portal_user.refresh}, format="json")
     assert refresh.status_code == 401
+
+
+@pytest.mark.parametrize("how", ["deactivate-account", "expire", "suspend-membership"])
+def test_the_session_check_refuses_at_once(portal, portal_user, how):
+    """The one query behind every portal-scoped request: a live session, an active member, an active account."""
+    assert portal_user.client.get("/v1/customer-portal/config").status_code == 200
+
+    if how == "deactivate-account":
+        portal_user.account.is_active = False
+        portal_user.account.save(update_fields=["is_active"])
+    with tenant_context(portal):
+        if how == "expire":
+            PortalSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        elif how == "suspend-membership":  # a status written behind the services' back
+            PortalUser.objects.update(status=PortalUser.Status.REVOKED)
+
+    response = portal_user.client.get("/v1/customer-portal/config")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "The portal session has ended."
+
+
+def test_a_session_id_works_only_with_the_account_it_was_opened_for(portal, portal_user, make_portal_user, host):
+    other = make_portal_user(email="other@example.com")
+    with tenant_context(portal):
+        session = PortalSession.objects.get(portal_user=portal_user.member)
+    mixed = token_pair(user=other.account, portal=portal, session=session)["access"]
+
+    response = APIClient(HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {mixed}").get("/v1/customer-portal/me")
+
+    assert response.status_code == 401
+
+
+def test_the_session_check_loads_the_member_and_session_as_the_orm_does(portal, portal_user):
+    with tenant_context(portal):
+        expected = PortalSession.objects.select_related("portal_user").get()
+        session = portal_session_touch(session_id=str(expected.id), global_user_id=portal_user.account.id)
+    assert session is not None
+    for model_instance, loaded in ((expected, session), (expected.portal_user, session.portal_user)):
+        for model_field in type(model_instance)._meta.concrete_fields:
+            assert getattr(loaded, model_field.attname) == getattr(model_instance, model_field.attname), model_field
+            assert type(getattr(loaded, model_field.attname)) is type(getattr(model_instance, model_field.attname))
 
 
 def test_a_revoked_member_is_restored_by_a_new_invite(portal_user, admin_on_portal, host):
