@@ -408,9 +408,9 @@ def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) 
 
 @functools.cache
 def _live_session_sql() -> str:
-    """The session check of every portal-scoped request, written once: building and compiling it through the
-    ORM cost more than the rest of such a request. One indexed lookup by primary key; `accounts_user` is in
-    public, on every portal's search_path."""
+    """The session check of every portal-scoped request, written once (building and compiling it through the
+    ORM cost more than the rest of such a request) and prepared once per connection. One lookup by primary
+    key; `accounts_user` is in public, on every portal's search_path."""
     session, member, account = PortalSession._meta, PortalUser._meta, User._meta
     columns = [f's."{f.column}"' for f in session.concrete_fields] + [f'm."{f.column}"' for f in member.concrete_fields]
     # Identifiers from the models' metadata; every value is a parameter.
@@ -432,7 +432,7 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
     except ValueError:
         return None
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(_live_session_sql(), [sid, now, account_id, PortalUser.Status.ACTIVE])
         row = cursor.fetchone()
     if row is None:

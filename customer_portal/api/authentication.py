@@ -1,11 +1,22 @@
+import functools
 from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser
+from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from customer_portal.tokens import token_portal_session
+
+VERIFIED_TOKENS_KEPT = 1024  # per worker: about 1 MB
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
+def _verified_token(raw_token: bytes) -> Token:
+    return JWTAuthentication().get_validated_token(raw_token)
 
 
 class PortalAwareJWTAuthentication(JWTAuthentication):
@@ -28,6 +39,16 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
         request._request.portal_session = session
         # The session query already proved the account active: no second lookup for the user.
         return TokenUser(token), token
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        """simplejwt's validation, the signature verified once per token and worker: the same bytes always
+        verify the same way (a token that fails is never kept). Its expiry is checked on every request."""
+        token = _verified_token(bytes(raw_token))
+        try:
+            token.check_exp(current_time=aware_utcnow())
+        except TokenError:
+            return super().get_validated_token(raw_token)  # raises simplejwt's own error for an expired token
+        return token
 
 
 class PortalAwareJWTScheme(SimpleJWTScheme):

@@ -1,14 +1,16 @@
 """/v1/customer-portal: which portal, who may call what, and portal-scoped tokens."""
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from customer_portal.models import PortalSession, PortalUser
-from customer_portal.services import portal_session_touch
+from customer_portal.services import InviteEntry, portal_session_open, portal_session_touch, portal_users_invite
 from customer_portal.tokens import token_pair
 from portals.services import portal_create
 from tests.conftest import bearer_client
@@ -200,6 +202,43 @@ def test_the_session_check_loads_the_member_and_session_as_the_orm_does(portal, 
         for model_field in type(model_instance)._meta.concrete_fields:
             assert getattr(loaded, model_field.attname) == getattr(model_instance, model_field.attname), model_field
             assert type(getattr(loaded, model_field.attname)) is type(getattr(model_instance, model_field.attname))
+
+
+def test_a_token_kept_verified_by_the_worker_still_expires(portal_user, host):
+    token = AccessToken(portal_user.access)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    client = APIClient(HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/v1/customer-portal/config").status_code == 200
+    assert client.get("/v1/customer-portal/config").status_code == 200  # the kept one
+
+    time.sleep(max(0.0, token["exp"] - time.time()) + 0.05)
+    response = client.get("/v1/customer-portal/config")
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Given token not valid for any token type"
+
+
+def test_the_prepared_session_check_follows_the_schema(admin, portal, portal_user):
+    """The check is prepared once per connection; each portal's tables are still its own."""
+    other = portal_create(admin=admin, name="Other")
+    with tenant_context(other):
+        portal_users_invite(
+            portal=other, entries=[InviteEntry(email=portal_user.account.email)], invited_by=None, send_email=False
+        )
+        other_session = portal_session_open(user=portal_user.account, ip_address=None, user_agent="")
+    with tenant_context(portal):
+        session_id = PortalSession.objects.get().id
+
+    def check(where, sid):
+        with tenant_context(where):
+            found = portal_session_touch(session_id=str(sid), global_user_id=portal_user.account.id)
+        return found and found.id
+
+    for _ in range(3):
+        assert check(portal, session_id) == session_id
+        assert check(other, other_session.id) == other_session.id
+        assert check(other, session_id) is None
+        assert check(portal, other_session.id) is None
 
 
 def test_a_revoked_member_is_restored_by_a_new_invite(portal_user, admin_on_portal, host):
