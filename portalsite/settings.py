@@ -158,6 +158,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["portalsite.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "portalsite.api.negotiation.JSONContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "portalsite.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portalsite.api.exception_handler.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {

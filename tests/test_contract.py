@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from portalsite.api.exception_handler import validation_error_items
 from portalsite.api.serializers import InputSerializer
-from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST
+from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST, bearer_client
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +66,28 @@ def test_malformed_json_wrong_content_type_and_unknown_fields_are_422(api_client
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == expected_type
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "status"),
+    [
+        (None, "", 200),
+        ("*/*", "", 200),
+        ("application/json", "", 200),
+        ("application/json; indent=2", "", 200),
+        ("text/html", "", 406),
+        ("application/json", "?format=xml", 404),
+    ],
+)
+def test_content_negotiation_answers_json_or_406(session_admin, accept, query, status):
+    client = bearer_client(session_admin)
+    extra = {"HTTP_ACCEPT": accept} if accept else {}
+
+    response = client.get(f"/v1/portal{query}", **extra)
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.content.startswith(b"[\n  {") == (accept == "application/json; indent=2")
 
 
 def test_unknown_paths_and_hosts_are_json_404(api_client, client):

@@ -29,14 +29,17 @@ PREPARE_THRESHOLD = 5
 
 
 class PreparedCursor(ServerBindingCursor):
-    """Binds parameters on the server and prepares each statement on its first run."""
+    """Binds parameters on the server and prepares each statement that has any on its first run (one
+    without, such as django-tenants' `SET search_path` on this cursor, is never prepared)."""
 
-    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = True, **kwargs: Any) -> Any:
-        return super().execute(query, params, prepare=prepare, **kwargs)
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("prepare", bool(params))
+        return super().execute(query, params, **kwargs)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _applied_search_path: list[str] | None = None
+    _next_cursor_prepared = False
 
     def set_tenant(self, tenant: Any, include_public: bool = True) -> None:
         if self.search_path_set_schemas is not None:
@@ -52,10 +55,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def prepared_cursor(self) -> CursorWrapper:
-        with self.cursor():  # connects, checks health and sets the search_path, as for any cursor
-            pass
-        with self.wrap_database_errors:
-            return self._prepare_cursor(PreparedCursor(self.connection))
+        """A cursor as `cursor()` gives (connected, health-checked, on the current search_path), preparing."""
+        self._next_cursor_prepared = True
+        try:
+            return self.cursor()
+        finally:
+            self._next_cursor_prepared = False
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        if self._next_cursor_prepared and name is None:
+            return PreparedCursor(self.connection)
+        return super().create_cursor(name)
 
     def close_if_health_check_failed(self) -> None:
         checking = self.connection is not None and self.health_check_enabled and not self.health_check_done
