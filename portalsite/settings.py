@@ -111,7 +111,7 @@ if DATABASE_URL:
 else:
     DATABASES = {"default": embedded_database_settings(DATA_DIR)}
 DATABASES["default"].update(
-    # django-tenants' backend, minus a redundant SET search_path per request (see the module).
+    # django-tenants' backend, minus its per-request redundant SET and health-check round trip (see the module).
     ENGINE="portalsite.db_backend",
     # Finite: every backend caches catalog entries of each schema it touches.
     CONN_MAX_AGE=env.int("CONN_MAX_AGE", default=60),

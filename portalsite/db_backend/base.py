@@ -1,9 +1,9 @@
-"""django-tenants' PostgreSQL backend without the per-request round trips it need not make.
+"""django-tenants' PostgreSQL backend without the per-request work it need not do.
 
-The redundant `SET search_path`: django-tenants forgets the applied search_path on every `set_tenant`, so each request
-(which starts on public, then switches to its portal) pays a `SET` even when the
-connection is already there. This backend remembers what the database has and skips
-the `SET` when the wanted path is the same; anything that can change or discard it
+The redundant `SET search_path`: django-tenants forgets the applied search_path on every
+`set_tenant`, so each request (which starts on public, then switches to its portal) pays a `SET`
+even when the connection is already there. This backend remembers what the database has and
+skips the `SET` when the wanted path is the same; anything that can change or discard it
 (closing the connection, a rollback) forgets it, exactly as django-tenants does.
 
 The health check's `SELECT 1`: with CONN_HEALTH_CHECKS Django sends one at the start of every
@@ -12,8 +12,8 @@ closed it or sent it a fatal error (a restart, a terminated backend), so a quiet
 enough; a readable one gets Django's real check, which closes the connection if it fails.
 
 Parsing and planning: `prepared_cursor()` gives a cursor whose statements PostgreSQL prepares on
-their first run and then only executes, for the query every portal-scoped request runs (its
-parse and plan cost the server about three times its execution). Prepared statements live in
+their first run and then only executes, for the query every portal-scoped request runs (parsing
+and planning it cost the server about three times its execution). Prepared statements live in
 the server session, as the search_path does: a pooler in front must use session pooling.
 """
 
