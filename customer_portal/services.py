@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -406,19 +406,13 @@ def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) 
     return _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
 
 
-def _column(alias: str, model_field: models.Field) -> str:
-    if isinstance(model_field, models.GenericIPAddressField):
-        return f'host({alias}."{model_field.column}")'  # a str, as the ORM loads it (see PreparedCursor)
-    return f'{alias}."{model_field.column}"'
-
-
 @functools.cache
 def _live_session_sql() -> str:
     """The session check of every portal-scoped request, written once (building and compiling it through the
     ORM cost more than the rest of such a request) and prepared once per connection. One lookup by primary
     key; `accounts_user` is in public, on every portal's search_path."""
     session, member, account = PortalSession._meta, PortalUser._meta, User._meta
-    columns = [_column("s", f) for f in session.concrete_fields] + [_column("m", f) for f in member.concrete_fields]
+    columns = [f's."{f.column}"' for f in session.concrete_fields] + [f'm."{f.column}"' for f in member.concrete_fields]
     # Identifiers from the models' metadata; every value is a parameter.
     return (
         f'SELECT {", ".join(columns)} FROM "{session.db_table}" s'  # noqa: S608

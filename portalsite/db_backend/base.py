@@ -23,6 +23,7 @@ from typing import Any
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend import base
+from psycopg.types.net import CidrBinaryLoader, InetBinaryLoader
 
 # psycopg's own default. Only server-binding cursors ever prepare: Django's cursors bind on the client.
 PREPARE_THRESHOLD = 5
@@ -31,13 +32,25 @@ PREPARE_THRESHOLD = 5
 class PreparedCursor(ServerBindingCursor):
     """Binds parameters on the server; a statement that has any is prepared on its first run and answered in
     binary, which psycopg loads in C (Django's time-zone loader for text is Python, a few microseconds per
-    value). A statement without, such as django-tenants' `SET search_path` on this cursor, runs as usual.
-    Binary results load `inet` as `ipaddress` objects: select such columns through `host()`."""
+    value). A statement without, such as django-tenants' `SET search_path` on this cursor, runs as usual."""
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("prepare", bool(params))
         kwargs.setdefault("binary", bool(params))
         return super().execute(query, params, **kwargs)
+
+
+class _LoadedAsStr:
+    def load(self, data: Any) -> str:
+        return str(super().load(data))  # type: ignore[misc]
+
+
+class _InetBinaryAsStr(_LoadedAsStr, InetBinaryLoader):
+    pass
+
+
+class _CidrBinaryAsStr(_LoadedAsStr, CidrBinaryLoader):
+    pass
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -56,6 +69,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if "prepare_threshold" not in self.settings_dict["OPTIONS"]:
             params["prepare_threshold"] = PREPARE_THRESHOLD  # Django turns prepared statements off
         return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        new_connection = super().get_new_connection(conn_params)
+        # Binary results (PreparedCursor) load network types as str, as Django's text loaders do.
+        new_connection.adapters.register_loader("inet", _InetBinaryAsStr)
+        new_connection.adapters.register_loader("cidr", _CidrBinaryAsStr)
+        return new_connection
 
     def prepared_cursor(self) -> CursorWrapper:
         """A cursor as `cursor()` gives (connected, health-checked, on the current search_path), preparing."""
