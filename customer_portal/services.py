@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -407,6 +407,11 @@ def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) 
 
 
 @functools.cache
+def _attnames(model: type[models.Model]) -> list[str]:
+    return [model_field.attname for model_field in model._meta.concrete_fields]
+
+
+@functools.cache
 def _live_session_sql() -> str:
     """The session check of every portal-scoped request, written once (building and compiling it through the
     ORM cost more than the rest of such a request) and prepared once per connection. One lookup by primary
@@ -437,9 +442,8 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
         row = cursor.fetchone()
     if row is None:
         return None
-    session_fields = [f.attname for f in PortalSession._meta.concrete_fields]
+    session_fields, member_fields = _attnames(PortalSession), _attnames(PortalUser)
     session = PortalSession.from_db(connection.alias, session_fields, row[: len(session_fields)])
-    member_fields = [f.attname for f in PortalUser._meta.concrete_fields]
     session.portal_user = PortalUser.from_db(connection.alias, member_fields, row[len(session_fields) :])
     if now - session.last_seen_at >= SESSION_TOUCH_INTERVAL:
         timeout = session.expires_at - session.last_seen_at  # the timeout in force when it was set
