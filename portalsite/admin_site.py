@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts.models import OrgMembership, User
+from portalsite.requests import request_memo
 
 # Index and sidebar labels: the app and model names mean little to an org admin.
 _APP_NAMES = {"portals": "Portals", "accounts": "Organizations"}
@@ -36,15 +37,15 @@ def admin_site_admits(user: User | Any) -> bool:
 
 def request_admin_organization_ids(request: HttpRequest) -> frozenset[uuid.UUID]:
     """The organizations the caller administers (any environment), read once per request."""
-    cached = getattr(request, "_admin_organization_ids", None)
-    if cached is None:
-        cached = frozenset(
+    return request_memo(
+        request,
+        "admin_organization_ids",
+        lambda: frozenset(
             OrgMembership.objects.filter(user=request.user, role=OrgMembership.Role.ADMIN).values_list(
                 "organization_id", flat=True
             )
-        )
-        request._admin_organization_ids = cached  # type: ignore[attr-defined]
-    return cached
+        ),
+    )
 
 
 def request_is_operator(request: HttpRequest) -> bool:
@@ -73,11 +74,7 @@ class PortalsiteAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         # Asked several times per page (view wrapper, context, sidebar): one query per request.
-        cached = getattr(request, "_admin_site_admits", None)
-        if cached is None:
-            cached = admin_site_admits(request.user)
-            request._admin_site_admits = cached  # type: ignore[attr-defined]
-        return cached
+        return request_memo(request, "admin_site_admits", lambda: admin_site_admits(request.user))
 
     def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., HttpResponse]:
         # Outside-the-scope objects raise Http404: answer with an admin page, not the API's JSON handler404.

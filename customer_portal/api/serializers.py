@@ -4,7 +4,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import (
+    HEX_COLOR_VALIDATOR,
     SESSION_TIMEOUT_MAX_MINUTES,
     SESSION_TIMEOUT_MIN_MINUTES,
     Feature,
@@ -14,7 +16,8 @@ from customer_portal.models import (
     PortalUser,
 )
 from customer_portal.selectors import invitation_effective_status
-from portals.services import portal_host
+from customer_portal.services import InviteOutcome
+from portals.models import Portal
 from portalsite.api.serializers import InputSerializer
 from portalsite.hostnames import is_hostname
 
@@ -116,9 +119,7 @@ class PortalConfigOutput(serializers.ModelSerializer):
 class PortalConfigUpdateInput(InputSerializer):
     display_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     logo_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
-    primary_color = serializers.RegexField(
-        r"^#[0-9a-fA-F]{6}$", required=False, error_messages={"invalid": "Use a colour such as #1f6feb."}
-    )
+    primary_color = serializers.CharField(required=False, validators=[HEX_COLOR_VALIDATOR])
     welcome_message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     support_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     allowed_email_domains = serializers.ListField(
@@ -218,11 +219,55 @@ class MeOutput(serializers.Serializer):
     session = PortalSessionOutput()
 
 
-def portal_summary(portal: Any, domains: list[Any]) -> dict[str, Any]:
+def portal_summary(portal: Portal) -> dict[str, Any]:
     return {
         "id": portal.id,
         "name": portal.name,
         "slug": portal.slug,
-        "domain": portal_host(portal.slug),
-        "custom_domain": next((domain.domain for domain in domains if domain.is_custom), None),
+        "domain": portal.default_domain,
+        "custom_domain": portal.custom_domain,
     }
+
+
+MAX_INVITES_PER_REQUEST = 1000
+
+
+@extend_schema_serializer(component_name="PortalUserInviteRequest")
+class PortalUserInviteInput(InputSerializer):
+    users = PortalUserInviteItemInput(many=True, min_length=1, max_length=MAX_INVITES_PER_REQUEST)
+    send_email = serializers.BooleanField(default=True)
+
+    def validated_entries(self) -> list[InviteEntry]:
+        return [InviteEntry(**user) for user in self.validated_data["users"]]
+
+
+class InviteQueryInput(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=False)
+
+
+class PaginationQueryInput(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+@extend_schema_serializer(component_name="PortalUserInviteResult")
+class PortalUserInviteResultOutput(serializers.Serializer):
+    email = serializers.EmailField()
+    status = serializers.ChoiceField(choices=["invited", "linked", "already_member"])
+    user = PortalUserOutput()
+
+
+@extend_schema_serializer(component_name="PortalUserInviteResponse")
+class PortalUserInviteOutput(serializers.Serializer):
+    results = PortalUserInviteResultOutput(many=True)
+    invited = serializers.IntegerField()
+    linked = serializers.IntegerField()
+    already_member = serializers.IntegerField()
+
+    def to_representation(self, outcome: InviteOutcome) -> dict[str, Any]:
+        return {
+            "results": PortalUserInviteResultOutput(outcome.results, many=True).data,
+            "invited": outcome.count("invited"),
+            "linked": outcome.count("linked"),
+            "already_member": outcome.count("already_member"),
+        }

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import EmptyOutput, TokenPairOutput
 from accounts.api.throttles import AuthRateThrottle, InviteRateThrottle
+from customer_portal.api.authentication import request_portal_session
 from customer_portal.api.permissions import IsPortalAdmin, IsPortalMemberOrAdmin, IsPortalUser
 from customer_portal.api.portal import request_portal
 from customer_portal.api.serializers import (
@@ -30,11 +31,11 @@ from customer_portal.api.serializers import (
     PortalStatsOutput,
     PortalUserDetailOutput,
     PortalUserInviteOneInput,
+    PortalUserInviteOutput,
     PortalUserListQueryInput,
     PortalUserOutput,
     portal_summary,
 )
-from customer_portal.caching import portal_config_cached
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -57,9 +58,8 @@ from customer_portal.services import (
     portal_user_revoke,
     portal_users_invite,
 )
-from customer_portal.tokens import token_pair
-from portals.api.serializers import PortalUserInviteOutput
-from portals.models import Domain
+from customer_portal.tokens import portal_token_pair
+from portals.caching import portal_config_cached
 from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated, represent
 
@@ -76,9 +76,9 @@ class PortalConfigViewSet(viewsets.ViewSet):
 
     @staticmethod
     def _config(request: Request, portal_settings: Any) -> dict[str, Any]:
-        portal = request_portal(request._request)
+        portal = request_portal(request)
         context = {
-            "portal": portal_summary(portal, list(Domain.objects.filter(tenant_id=portal.id))),
+            "portal": portal_summary(portal),
             "features": feature_list(),
         }
         return dict(PortalConfigOutput(portal_settings, context=context).data)
@@ -86,7 +86,7 @@ class PortalConfigViewSet(viewsets.ViewSet):
     @extend_schema(operation_id="get_customer_portal_config", summary="Get customer portal configuration",
                    responses=PortalConfigOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        portal = request_portal(request._request)
+        portal = request_portal(request)
         return Response(portal_config_cached(portal.id, lambda: self._config(request, portal_settings_get())))
 
     @extend_schema(operation_id="update_customer_portal_config", summary="Update customer portal configuration",
@@ -139,7 +139,7 @@ class PortalUserViewSet(viewsets.ViewSet):
         data = PortalUserInviteOneInput(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = portal_users_invite(
-            portal=request_portal(request._request),
+            portal=request_portal(request),
             entries=[InviteEntry(**data.validated_data)],
             invited_by=request.user,
         )
@@ -180,9 +180,7 @@ class InvitationViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         data = InvitationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation = invitation_create(
-            portal=request_portal(request._request), invited_by=request.user, **data.validated_data
-        )
+        invitation = invitation_create(portal=request_portal(request), invited_by=request.user, **data.validated_data)
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, id: str) -> Response:
@@ -193,7 +191,7 @@ class InvitationViewSet(viewsets.ViewSet):
                    request=None, responses={200: InvitationOutput, 409: _NOT_IN_THIS_STATE})  # fmt: skip
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, id: str) -> Response:
-        invitation = invitation_resend(portal=request_portal(request._request), invitation_id=id)
+        invitation = invitation_resend(portal=request_portal(request), invitation_id=id)
         return Response(InvitationOutput(invitation).data)
 
     @extend_schema(operation_id="accept_customer_portal_invitation", summary="Accept an invitation",
@@ -202,14 +200,14 @@ class InvitationViewSet(viewsets.ViewSet):
                    request=InvitationAcceptInput, responses=TokenPairOutput)  # fmt: skip
     @action(detail=False, methods=["post"])
     def accept(self, request: Request) -> Response:
-        portal = request_portal(request._request)
+        portal = request_portal(request)
         data = InvitationAcceptInput(data=request.data)
         data.is_valid(raise_exception=True)
         user, session = invitation_accept(
             portal=portal, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
             **data.validated_data,
         )  # fmt: skip
-        return Response(token_pair(user=user, portal=portal, session=session))
+        return Response(portal_token_pair(user=user, portal=portal, session=session))
 
 
 class PortalStatsViewSet(viewsets.ViewSet):
@@ -260,8 +258,8 @@ class MeViewSet(viewsets.ViewSet):
     @extend_schema(operation_id="get_customer_portal_me", summary="The calling portal user",
                    responses=MeOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        session = request._request.portal_session
-        portal = request_portal(request._request)
+        session = request_portal_session(request)
+        portal = request_portal(request)
         config = portal_config_cached(
             portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())
         )  # the portal summary comes with the cached config

@@ -4,8 +4,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.selectors import organization_get_by_ref
+from customer_portal.selectors import portal_user_counts
 from portals.api.serializers import PortalOutput
-from portals.selectors import portal_list_all, portal_user_counts
+from portals.selectors import portal_list_all
 
 COLUMNS = ("id", "slug", "name", "organization", "domain", "custom domain", "users")
 
