@@ -24,11 +24,10 @@ from bench.load import LoadResult, Target, wrk
 from bench.scenarios import bearer_token, fresh_portal
 from bench.server import BenchServer
 from customer_portal.models import PortalUser
+from customer_portal.selectors import USER_COUNT_BATCH
 from customer_portal.services import InviteEntry, portal_session_open, portal_users_invite
-from customer_portal.tokens import token_pair
-from portals.models import Portal
-from portals.selectors import USER_COUNT_BATCH
-from portals.services import portal_host
+from customer_portal.tokens import portal_token_pair
+from portals.models import Portal, portal_host
 
 PORTAL_USERS = 10_000
 PAGE = 50
@@ -221,7 +220,7 @@ def portal_user_tokens(*, portals: list[Portal]) -> list[Target]:
         with tenant_context(portal):
             portal_users_invite(portal=portal, entries=[InviteEntry(email=email)], invited_by=None, send_email=False)
             session = portal_session_open(user=accounts[email], ip_address="127.0.0.1", user_agent="bench")
-        access = token_pair(user=accounts[email], portal=portal, session=session)["access"]
+        access = portal_token_pair(user=accounts[email], portal=portal, session=session)["access"]
         targets.append(Target(path=CONFIG_PATH, host=portal_host(portal.slug), token=access))
     return targets
 

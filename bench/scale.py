@@ -67,8 +67,8 @@ def run(argv: list[str]) -> int:
     from bench.database import BenchDatabaseBusy, bench_caches, database_copy, throwaway_database
     from bench.migrate import migrate_schemas, migration_package
     from bench.scenarios import log
+    from customer_portal.selectors import portal_user_counts
     from portals.models import Portal
-    from portals.selectors import portal_user_counts
 
     started = time.perf_counter()
     out: dict[str, Any] = {"plan": asdict(plan)}

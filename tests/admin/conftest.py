@@ -65,8 +65,7 @@ def portal(org_admin: User, spare_pool: None) -> Portal:
 
 @pytest.fixture
 def foreign_portal(foreign_admin: User, spare_pool: None) -> Portal:
-    return make_portal(foreign_admin, name="Globex portal", slug="globex-portal", custom_domain="portal.globex.test"
-    )
+    return make_portal(foreign_admin, name="Globex portal", slug="globex-portal", custom_domain="portal.globex.test")
 
 
 @pytest.fixture
