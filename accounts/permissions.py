@@ -1,10 +1,17 @@
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import User
 from accounts.selectors import admin_organizations
+
+
+def request_account(request: HttpRequest | Request) -> User:
+    """The signed-in account behind a request that a permission or the admin's login already admitted."""
+    assert isinstance(request.user, User), "only for requests an account is signed in to"
+    return request.user
 
 
 class IsProductionOrgAdmin(BasePermission):

@@ -23,11 +23,13 @@ from accounts.models import User
 from bench.load import LoadResult, Target, wrk
 from bench.scenarios import bearer_token, fresh_portal
 from bench.server import BenchServer
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import PortalUser
 from customer_portal.selectors import USER_COUNT_BATCH
-from customer_portal.services import InviteEntry, portal_session_open, portal_users_invite
+from customer_portal.services import portal_session_open, portal_users_invite
 from customer_portal.tokens import portal_token_pair
 from portals.models import Portal, portal_host
+from portalsite.db import tenant_connection
 
 PORTAL_USERS = 10_000
 PAGE = 50
@@ -89,7 +91,8 @@ def portal_login(*, server: BenchServer, hot: HotPortal) -> str:
     )
     if result.status != 200:
         raise RuntimeError(f"portal login answered {result.status}: {result.body}")
-    return result.body["access"]
+    access: str = result.body["access"]
+    return access
 
 
 # The users list over HTTP --------------------------------------------------------------------------
@@ -135,7 +138,7 @@ def _call(client: Client, method: str, path: str, host: str, token: str | None, 
             return client.post(path, body, content_type="application/json", headers=headers, secure=True)
         return client.get(path, headers=headers, secure=True)
     finally:
-        connection.set_schema_to_public()  # the request leaves the connection on its portal
+        tenant_connection.set_schema_to_public()  # the request leaves the connection on its portal
 
 
 def queries_per_request(*, admin: User, hot: HotPortal, main_host: str) -> list[QueryCount]:

@@ -29,7 +29,8 @@ from accounts.selectors import admin_organizations
 from accounts.services import organization_create
 from bench.database import using
 from bench.server import BenchServer
-from customer_portal.services import InviteEntry, portal_settings_initialize, portal_users_invite
+from customer_portal.invite_rows import InviteEntry
+from customer_portal.services import portal_settings_initialize, portal_users_invite
 from portals.models import Domain, Portal, portal_host
 from portals.provisioning import _REFILL_LOCK_KEY, SPARE_PREFIX, schema_drop, schema_name_for_slug, spare_pool_refill
 from portals.services import portal_create, portal_delete
@@ -109,7 +110,7 @@ def refill_running() -> bool:
             [_REFILL_LOCK_KEY >> 32, _REFILL_LOCK_KEY & 0xFFFFFFFF],
         )
         (running,) = cursor.fetchone()
-    return running
+    return bool(running)
 
 
 def existing_portals() -> int:

@@ -64,7 +64,7 @@ def _pasted_rows(text: str) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _csv_rows(upload: UploadedFile) -> list[tuple[str, list[str]]]:
+def _csv_rows(upload: UploadedFile[bytes]) -> list[tuple[str, list[str]]]:
     if upload.size is not None and upload.size > MAX_CSV_BYTES:
         raise ValidationError(f"The CSV file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB.")
     try:

@@ -8,23 +8,22 @@ template can never run a query against the wrong schema. Each action calls one s
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.admin import ModelAdmin, helpers
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_tenants.utils import tenant_context
 
-from accounts.models import User
+from accounts.permissions import request_account
 from customer_portal.admin_forms import PortalSettingsForm, PortalUsersInviteForm
 from customer_portal.models import PortalUser
 from customer_portal.selectors import (
     feature_list,
-    invitation_effective_status,
     invitation_list,
     live_sessions,
     portal_settings_get,
@@ -46,9 +45,10 @@ from customer_portal.services import (
 )
 from portals.models import Portal
 from portalsite.errors import ApplicationError, NotFoundError
-from portalsite.forms import form_errors_from
+from portalsite.forms import admin_form, form_errors_from
 
 PAGE_SIZE = 50
+M = TypeVar("M", bound=Model)
 _NONE_SELECTED = "Items must be selected in order to perform actions on them. No items have been changed."
 
 USER_ACTIONS = {
@@ -59,7 +59,7 @@ USER_ACTIONS = {
 INVITATION_ACTIONS = {"resend": "Resend invitation", "revoke": "Revoke invitation"}
 INVITATION_FILTERS = ["pending", "expired", "accepted", "revoked", "all"]
 
-PortalView = Callable[[ModelAdmin, HttpRequest, Portal], HttpResponse]
+PortalView = Callable[[ModelAdmin[Portal], HttpRequest, Portal], HttpResponse]
 
 
 @dataclass(frozen=True)
@@ -99,26 +99,26 @@ def _query(request: HttpRequest, **changes: str | int | None) -> str:
     return f"?{query.urlencode()}"
 
 
-def _paginated(request: HttpRequest, queryset: QuerySet) -> tuple[Page, list[tuple[Any, str | None]]]:
+def _paginated(request: HttpRequest, queryset: QuerySet[M]) -> tuple[Page[M], list[tuple[str | int, str | None]]]:
     """The requested page of `queryset`, evaluated now (call it inside the portal's schema; past the last page
     is the last page), and its links: (label, query string, or None for the current page and ellipses)."""
     paginator = Paginator(queryset, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("p"))
     page.object_list = list(page.object_list)
-    links: list[tuple[Any, str | None]] = []
+    links: list[tuple[str | int, str | None]] = []
     if paginator.num_pages > 1:
         for label in paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1):
-            current = label == page.number or label == Paginator.ELLIPSIS
+            current = label == page.number or isinstance(label, str)  # the ellipses are the only text labels
             links.append((label, None if current else _query(request, p=label)))
     return page, links
 
 
-def _url(model_admin: ModelAdmin, name: str, portal: Portal) -> str:
+def _url(model_admin: ModelAdmin[Portal], name: str, portal: Portal) -> str:
     info = (model_admin.opts.app_label, model_admin.opts.model_name, name)
     return reverse("admin:{}_{}_{}".format(*info), args=[portal.pk], current_app=model_admin.admin_site.name)
 
 
-def _tabs(model_admin: ModelAdmin, portal: Portal, header: PortalHeader, active: str) -> list[dict[str, Any]]:
+def _tabs(model_admin: ModelAdmin[Portal], portal: Portal, header: PortalHeader, active: str) -> list[dict[str, Any]]:
     tabs = [
         ("users", "Users", header.users["total"]),
         ("invite", "Invite people", None),
@@ -134,7 +134,7 @@ def _tabs(model_admin: ModelAdmin, portal: Portal, header: PortalHeader, active:
 
 
 def _render(
-    model_admin: ModelAdmin,
+    model_admin: ModelAdmin[Portal],
     request: HttpRequest,
     portal: Portal,
     header: PortalHeader,
@@ -162,10 +162,6 @@ def _render(
     )
 
 
-def _admin_form(model_admin: ModelAdmin, form: Any) -> helpers.AdminForm:
-    return helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=model_admin)
-
-
 def _chosen_action(request: HttpRequest, actions: dict[str, str]) -> tuple[str, list[str]]:
     """The posted action and selected ids; a warning message (and empty values) when either is missing."""
     action, ids = request.POST.get("action", ""), request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
@@ -175,11 +171,6 @@ def _chosen_action(request: HttpRequest, actions: dict[str, str]) -> tuple[str, 
     if not ids:
         messages.warning(request, _NONE_SELECTED)
     return action, ids
-
-
-def _account(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # the admin site admits signed-in accounts only
-    return request.user
 
 
 def _emails(items: Sequence[str]) -> str:
@@ -195,7 +186,7 @@ def _people(count: int) -> str:
 # Users -----------------------------------------------------------------------------------------
 
 
-def portal_users_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_users_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         return _portal_users_action(model_admin, request, portal)
     status = request.GET.get("status") if request.GET.get("status") in PortalUser.Status.values else None
@@ -235,7 +226,7 @@ def portal_users_view(model_admin: ModelAdmin, request: HttpRequest, portal: Por
     )
 
 
-def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def _portal_users_action(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     back = HttpResponseRedirect(request.get_full_path())
     action, ids = _chosen_action(request, USER_ACTIONS)
     if not (action and ids):
@@ -246,7 +237,7 @@ def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: 
     selected = len(set(ids))
     with tenant_context(portal):
         if action == "restore":
-            outcome = portal_users_restore(portal=portal, ids=ids, invited_by=_account(request))
+            outcome = portal_users_restore(portal=portal, ids=ids, invited_by=request_account(request))
             changed = len(outcome.results)
         else:
             service = portal_users_revoke if action == "revoke" else portal_users_remove
@@ -265,7 +256,9 @@ def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: 
     return back
 
 
-def _report_restore(model_admin: ModelAdmin, request: HttpRequest, portal: Portal, outcome: InviteOutcome) -> None:
+def _report_restore(
+    model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal, outcome: InviteOutcome
+) -> None:
     restored = [result.email for result in outcome.results if result.status != "already_member"]
     unchanged = outcome.count("already_member")
     if restored:
@@ -281,7 +274,7 @@ def _report_restore(model_admin: ModelAdmin, request: HttpRequest, portal: Porta
 
 
 def _portal_users_remove_confirmation(
-    model_admin: ModelAdmin, request: HttpRequest, portal: Portal, ids: list[str]
+    model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal, ids: list[str]
 ) -> HttpResponse:
     with tenant_context(portal):
         header = _portal_header()
@@ -301,7 +294,7 @@ def _portal_users_remove_confirmation(
     )
 
 
-def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_users_invite_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     form = PortalUsersInviteForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         rows = form.cleaned_data["rows"]
@@ -310,7 +303,7 @@ def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, port
                 outcome = portal_users_invite(
                     portal=portal,
                     entries=rows.entries,
-                    invited_by=_account(request),
+                    invited_by=request_account(request),
                     send_email=form.cleaned_data["send_email"],
                 )
         except ApplicationError as exc:
@@ -334,22 +327,21 @@ def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, port
         tab="invite",
         title=f"Invite people to {portal.name}",
         template="invite.html",
-        context={"adminform": _admin_form(model_admin, form), "allowed_domains": allowed_domains},
+        context={"adminform": admin_form(model_admin, form), "allowed_domains": allowed_domains},
     )
 
 
 # Invitations -------------------------------------------------------------------------------------
 
 
-def portal_invitations_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_invitations_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         return _portal_invitations_action(model_admin, request, portal)
-    status = request.GET.get("status") if request.GET.get("status") in INVITATION_FILTERS else "pending"
+    status = request.GET.get("status", "pending")
+    status = status if status in INVITATION_FILTERS else "pending"
     with tenant_context(portal):
         header = _portal_header()
         page, page_links = _paginated(request, invitation_list(status=status))
-        for invitation in page.object_list:
-            invitation.admin_status = invitation_effective_status(invitation)
     counts = {**header.invitations, "all": sum(header.invitations.values())}
     return _render(
         model_admin,
@@ -378,7 +370,7 @@ def portal_invitations_view(model_admin: ModelAdmin, request: HttpRequest, porta
     )
 
 
-def _portal_invitations_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def _portal_invitations_action(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     back = HttpResponseRedirect(request.get_full_path())
     action, ids = _chosen_action(request, INVITATION_ACTIONS)
     if not (action and ids):
@@ -402,7 +394,7 @@ def _portal_invitations_action(model_admin: ModelAdmin, request: HttpRequest, po
 # Features ----------------------------------------------------------------------------------------
 
 
-def portal_features_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_features_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         key, enabled = request.POST.get("feature", ""), request.POST.get("enabled") == "on"
         try:
@@ -433,7 +425,7 @@ def portal_features_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
 # Settings ----------------------------------------------------------------------------------------
 
 
-def portal_settings_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_settings_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     changed: list[str] = []
     with tenant_context(portal):
         current = portal_settings_get()
@@ -464,14 +456,14 @@ def portal_settings_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
         tab="settings",
         title=f"Settings of {portal.name}",
         template="settings.html",
-        context={"adminform": _admin_form(model_admin, form)},
+        context={"adminform": admin_form(model_admin, form)},
     )
 
 
 # Live sessions -----------------------------------------------------------------------------------
 
 
-def portal_sessions_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_sessions_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         return _portal_session_end(model_admin, request, portal)
     with tenant_context(portal):
@@ -489,7 +481,7 @@ def portal_sessions_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
     )
 
 
-def _portal_session_end(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def _portal_session_end(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     try:
         with tenant_context(portal):
             session = portal_session_end(session_id=request.POST.get("session", ""))

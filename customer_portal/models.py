@@ -89,6 +89,13 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"Invitation {self.id} ({self.status})"
 
+    @property
+    def effective_status(self) -> str:
+        """The status as of now: a pending invitation past its expiry is expired, whether or not it is stored."""
+        if self.status == Invitation.Status.PENDING and self.expires_at <= timezone.now():
+            return Invitation.Status.EXPIRED
+        return self.status
+
 
 class PortalSession(models.Model):
     """A login on the portal's host; its id travels in the portal-scoped tokens."""

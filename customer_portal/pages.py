@@ -13,6 +13,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tenants.utils import get_public_schema_name
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from accounts.api.throttles import AuthRateThrottle
 from accounts.models import User
@@ -170,7 +172,7 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
 
     form = InvitationAcceptForm(request.POST, existing_account=existing_account)
     throttle = _AcceptThrottle()
-    if not throttle.allow_request(request, None):
+    if not throttle.allow_request(Request(request), APIView()):  # a DRF throttle outside a DRF view
         seconds = max(1, round(throttle.wait() or 1))
         form.add_error(None, TOO_MANY_ATTEMPTS.format(seconds=seconds))
         response = _form_page(request, portal, invitation, form, status=429)

@@ -96,12 +96,6 @@ def invitation_list(*, status: str = "pending") -> QuerySet[Invitation]:
     return invitations.filter(status=status)
 
 
-def invitation_effective_status(invitation: Invitation) -> str:
-    if invitation.status == Invitation.Status.PENDING and invitation.expires_at <= timezone.now():
-        return Invitation.Status.EXPIRED
-    return invitation.status
-
-
 def session_list_active() -> list[PortalSession]:
     return list(live_sessions().select_related("portal_user").order_by("-created_at"))
 
@@ -166,7 +160,7 @@ def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
             "WHERE status <> %s"
             for portal in batch
         ]
-        params: list[object] = []
+        params: list[uuid.UUID | str] = []
         for portal in batch:
             params += [portal.id, PortalUser.Status.REVOKED]
         with connection.cursor() as cursor:

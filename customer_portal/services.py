@@ -27,13 +27,13 @@ from customer_portal.features import FEATURE_CATALOG
 from customer_portal.invite_rows import InviteEntry, email_domain_refusal
 from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
 from customer_portal.selectors import (
-    invitation_effective_status,
     live_sessions,
     portal_settings_get,
     portal_user_list_by_ids,
 )
 from portals.caching import portal_config_forget_on_commit
 from portals.models import Portal
+from portalsite.db import tenant_connection
 from portalsite.errors import ApplicationError, FieldError, NotFoundError, uuid_or_not_found, valid_uuids
 
 logger = logging.getLogger(__name__)
@@ -144,11 +144,11 @@ def _invite(
         .values_list("email_lower", "id")
     )
     members: dict[str, PortalUser] = {}
-    for member in PortalUser.objects.annotate(email_lower=Lower("email")).filter(
+    for found in PortalUser.objects.annotate(email_lower=Lower("email")).filter(
         Q(email_lower__in=emails) | Q(global_user_id__in=accounts.values())
     ):
-        members[member.email_lower] = member
-        members.setdefault(f"id:{member.global_user_id}", member)
+        members[found.email_lower] = found
+        members.setdefault(f"id:{found.global_user_id}", found)
 
     now = timezone.now()
     inviter = invited_by.email if invited_by else ""
@@ -276,9 +276,9 @@ def invitation_create(
         if errors:
             raise CustomerPortalError(errors[0].msg, loc=("email",))
     now = timezone.now()
-    member = (
+    member: PortalUser | None = (
         PortalUser.objects.select_for_update()
-        .annotate(email_lower=Lower("email"))
+        .alias(email_lower=Lower("email"))
         .filter(email_lower=email.strip().lower())
         .first()
     )
@@ -393,7 +393,7 @@ def invitation_get_by_token(*, token: str) -> Invitation:
     if (
         invitation is None
         or not hmac.compare_digest(invitation.token_hash, token_hash)
-        or invitation_effective_status(invitation) != Invitation.Status.PENDING
+        or invitation.effective_status != Invitation.Status.PENDING
     ):
         raise NotFoundError(INVALID_INVITATION)
     return invitation
@@ -407,7 +407,7 @@ def invitation_accept(
     membership and open a portal session. Single use: the invitation row is locked and consumed."""
     invitation = invitation_get_by_token(token=token)
     invitation = Invitation.objects.select_for_update().select_related("portal_user").get(pk=invitation.pk)
-    if invitation_effective_status(invitation) != Invitation.Status.PENDING:  # lost a race with another accept
+    if invitation.effective_status != Invitation.Status.PENDING:  # lost a race with another accept
         raise NotFoundError(INVALID_INVITATION)
     member = invitation.portal_user
     account = User.objects.filter(email__iexact=member.email).first()
@@ -502,7 +502,7 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
     except ValueError:
         return None
     now = timezone.now()
-    with connection.prepared_cursor() as cursor:
+    with tenant_connection.prepared_cursor() as cursor:
         cursor.execute(_live_session_sql(), [sid, now, account_id, PortalUser.Status.ACTIVE])
         row = cursor.fetchone()
     if row is None:

@@ -7,22 +7,26 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin import helpers
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 
-from accounts.models import User
+from accounts.models import Organization
+from accounts.permissions import request_account
 from portals.admin_forms import PortalChangeForm, PortalCreateForm
 from portals.models import Domain, Portal
 from portals.selectors import organization_list_for_portal_create, portal_list_for_admin_site
 from portals.services import UNSET, portal_create, portal_delete, portal_update
-from portalsite.admin_site import ScopedModelAdmin, ScopedRelatedFilter, admin_site, request_is_operator
+from portalsite.admin_site import (
+    ScopedModelAdmin,
+    ScopedRelatedFilter,
+    admin_site,
+    request_is_operator,
+)
 from portalsite.errors import ApplicationError
-from portalsite.forms import form_errors_from
+from portalsite.forms import admin_form, admin_form_errors, form_errors_from
 from portalsite.requests import request_memo
 
 
@@ -31,7 +35,9 @@ def request_portal_organization_ids(request: HttpRequest) -> frozenset[uuid.UUID
     return request_memo(
         request,
         "portal_organization_ids",
-        lambda: frozenset(organization_list_for_portal_create(user=_account(request)).values_list("id", flat=True)),
+        lambda: frozenset(
+            organization_list_for_portal_create(user=request_account(request)).values_list("id", flat=True)
+        ),
     )
 
 
@@ -42,12 +48,7 @@ def portal_in_scope(request: HttpRequest, portal: Portal) -> bool:
     return request_is_operator(request) or portal.organization_id in request_portal_organization_ids(request)
 
 
-def _account(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # the admin site admits signed-in accounts only
-    return request.user
-
-
-class PortalAdmin(ScopedModelAdmin):
+class PortalAdmin(ScopedModelAdmin[Portal]):
     list_display = ["name", "organization", "host", "custom_domain", "created_at"]
     list_display_links = ["name"]
     list_filter = [("organization", ScopedRelatedFilter)]
@@ -58,7 +59,7 @@ class PortalAdmin(ScopedModelAdmin):
     # Scope and permissions -------------------------------------------------------------------
 
     def scope(self, request: HttpRequest, queryset: QuerySet[Portal]) -> QuerySet[Portal]:
-        scoped = queryset.filter(pk__in=portal_list_for_admin_site(user=_account(request)).values("pk"))
+        scoped = queryset.filter(pk__in=portal_list_for_admin_site(user=request_account(request)).values("pk"))
         return scoped.select_related("organization").prefetch_related("domains")
 
     def in_scope(self, request: HttpRequest, obj: Portal) -> bool:
@@ -95,7 +96,7 @@ class PortalAdmin(ScopedModelAdmin):
         portal = None if object_id is None else self.get_object(request, unquote(object_id))  # 404 outside the scope
         if not (self.has_add_permission(request) if portal is None else self.has_change_permission(request, portal)):
             raise PermissionDenied
-        organizations = organization_list_for_portal_create(user=_account(request))
+        organizations = organization_list_for_portal_create(user=request_account(request))
         data = request.POST if request.method == "POST" else None
         if portal is None:
             form: PortalCreateForm | PortalChangeForm = PortalCreateForm(
@@ -114,19 +115,19 @@ class PortalAdmin(ScopedModelAdmin):
                     return self.response_add(request, saved)
                 self.log_change(request, saved, message)
                 return self.response_change(request, saved)
-        admin_form = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=self)
+        adminform = admin_form(self, form)
         context = {
             **self.admin_site.each_context(request),
             "title": "Add portal" if portal is None else "Change portal",
             "subtitle": None if portal is None else str(portal),
-            "adminform": admin_form,
+            "adminform": adminform,
             "object_id": object_id,
             "original": portal,
             "is_popup": False,
             "to_field": None,
-            "media": self.media + admin_form.media,
+            "media": self.media + adminform.media,
             "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
+            "errors": admin_form_errors(form),
             "preserved_filters": self.get_preserved_filters(request),
             "portal_facts": self.portal_facts(portal) if portal is not None else None,
             "manage_links": self.manage_links(portal) if portal is not None else [],
@@ -136,7 +137,7 @@ class PortalAdmin(ScopedModelAdmin):
             request, context, add=portal is None, change=portal is not None, obj=portal, form_url=form_url
         )
 
-    def _create_initial(self, organizations: QuerySet) -> dict[str, Any]:
+    def _create_initial(self, organizations: QuerySet[Organization]) -> dict[str, Any]:
         only = list(organizations.values_list("id", flat=True)[:2])
         return {"organization": only[0]} if len(only) == 1 else {}
 
@@ -148,7 +149,7 @@ class PortalAdmin(ScopedModelAdmin):
             organization = data["organization"]
             created = portal_create(
                 organization=organization,
-                created_by=_account(request),
+                created_by=request_account(request),
                 name=data["name"],
                 slug=data["slug"] or None,
                 custom_domain=data["custom_domain"] or None,
@@ -193,7 +194,7 @@ class PortalAdmin(ScopedModelAdmin):
         domains = sum(len(portal.domains.all()) for portal in portals)
         return [str(portal) for portal in portals], {"portals": len(portals), "domains": domains}, set(), []
 
-    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
+    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
         portal = context["object"]
         context.update(
             title=f"Delete portal {portal.name}?",
@@ -205,7 +206,7 @@ class PortalAdmin(ScopedModelAdmin):
     def log_deletions(self, request: HttpRequest, queryset: Iterable[Portal]) -> list[LogEntry]:
         return [
             LogEntry.objects.log_actions(
-                user_id=request.user.pk,
+                user_id=request_account(request).pk,
                 queryset=[portal],
                 action_flag=DELETION,
                 change_message=f"Deleted portal {portal.slug}; dropped schema {portal.schema_name} with all its data",
@@ -219,7 +220,7 @@ class PortalAdmin(ScopedModelAdmin):
 
 
 @admin.register(Domain, site=admin_site)
-class DomainAdmin(ScopedModelAdmin):
+class DomainAdmin(ScopedModelAdmin[Domain]):
     """Read-only: a portal's domains change through the portal (its default one never does)."""
 
     list_display = ["domain", "portal", "is_primary", "is_custom"]
@@ -230,11 +231,12 @@ class DomainAdmin(ScopedModelAdmin):
     fields = ["domain", "tenant", "is_primary", "is_custom"]
 
     def scope(self, request: HttpRequest, queryset: QuerySet[Domain]) -> QuerySet[Domain]:
-        return queryset.filter(tenant__in=portal_list_for_admin_site(user=_account(request)).values("pk"))
+        return queryset.filter(tenant__in=portal_list_for_admin_site(user=request_account(request)).values("pk"))
 
     def in_scope(self, request: HttpRequest, obj: Domain) -> bool:
         return portal_in_scope(request, obj.tenant)
 
     @admin.display(description="portal", ordering="tenant__name")
     def portal(self, domain: Domain) -> Portal:
-        return domain.tenant
+        portal: Portal = domain.tenant
+        return portal

@@ -1,10 +1,22 @@
 """Forms helpers shared by the admin's pages: services refuse with ApplicationError, forms show it."""
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django import forms
+from django.contrib.admin import ModelAdmin, helpers
 
 from portalsite.errors import ApplicationError
+
+
+def admin_form(model_admin: ModelAdmin[Any], form: forms.Form) -> helpers.AdminForm:
+    """A plain form laid out as the admin lays out a model's (one fieldset, every field)."""
+    # The admin's helpers only read the form's fields and errors: a plain Form serves as well as a ModelForm.
+    return helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=model_admin)  # type: ignore[arg-type]
+
+
+def admin_form_errors(form: forms.Form) -> helpers.AdminErrorList:
+    return helpers.AdminErrorList(form, [])  # type: ignore[arg-type]  # as above
 
 
 def form_errors_from(

@@ -9,7 +9,7 @@ tests/test_requests.py fails first.
 """
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest
 from rest_framework.request import Request
@@ -29,4 +29,4 @@ def request_memo(request: HttpRequest | Request, key: str, compute: Callable[[],
     memo: dict[str, Any] = django_request(request).__dict__.setdefault(_MEMO_ATTRIBUTE, {})
     if key not in memo:
         memo[key] = compute()
-    return memo[key]
+    return cast(T, memo[key])

@@ -4,7 +4,8 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import PasswordField, TokenObtainSerializer
 
-from portalsite.api.serializers import InputSerializer, RejectUnknownFieldsMixin
+from accounts.models import User
+from portalsite.api.serializers import AnySerializer, InputSerializer, RejectUnknownFieldsMixin
 
 # Long enough for any real password; short enough that hashing it is cheap.
 PASSWORD_MAX_LENGTH = 1024
@@ -19,6 +20,12 @@ class TokenObtainInput(RejectUnknownFieldsMixin, TokenObtainSerializer):
         self.fields["email"] = serializers.CharField(write_only=True, max_length=254)
         self.fields["password"] = PasswordField(max_length=PASSWORD_MAX_LENGTH)
 
+    @property
+    def account(self) -> User:
+        """The account the e-mail and password authenticated (once `is_valid()` said so)."""
+        assert isinstance(self.user, User)
+        return self.user
+
 
 @extend_schema_serializer(component_name="LogoutRequest")
 class LogoutInput(InputSerializer):
@@ -26,11 +33,11 @@ class LogoutInput(InputSerializer):
 
 
 @extend_schema_serializer(component_name="TokenPairResponse")
-class TokenPairOutput(serializers.Serializer):
+class TokenPairOutput(AnySerializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
 
 @extend_schema_serializer(component_name="EmptyResponse")
-class EmptyOutput(serializers.Serializer):
+class EmptyOutput(AnySerializer):
     """`{}`: the operation succeeded and there is nothing to return."""

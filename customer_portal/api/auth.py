@@ -6,16 +6,18 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import permissions, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.api.serializers import EmptyOutput, LogoutInput, TokenObtainInput, TokenPairOutput
 from accounts.api.throttles import AuthRateThrottle
 from accounts.services import account_login, refresh_token_revoke
+from accounts.tokens import refresh_token_decode
 from customer_portal.api.authentication import token_portal_session
 from customer_portal.api.portal import request_names_a_portal, request_portal
 from customer_portal.services import portal_session_open
@@ -29,7 +31,7 @@ class TokenRefreshInput(RejectUnknownFieldsMixin, TokenRefreshSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
-            token_portal_session(token=RefreshToken(attrs["refresh"]), request=self.context["request"])
+            token_portal_session(token=refresh_token_decode(attrs["refresh"]), request=self.context["request"])
             return super().validate(attrs)
         except TokenError as exc:  # simplejwt's view translates this; we call the serializer directly
             raise InvalidToken(exc.args[0]) from exc
@@ -44,13 +46,13 @@ _BAD_TOKEN = OpenApiResponse(ErrorResponseSerializer, "Malformed, expired or rev
 class AuthViewSet(viewsets.ViewSet):
     """JWT pairs: obtain with e-mail and password, refresh (rotating), log out."""
 
-    authentication_classes: list = []  # these endpoints take credentials in the body
+    authentication_classes: list[type[BaseAuthentication]] = []  # these endpoints take credentials in the body
     permission_classes = [permissions.AllowAny]
 
     def get_authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'  # a refused login is a 401 with the scheme, not a 403
 
-    def get_throttles(self) -> list:
+    def get_throttles(self) -> list[BaseThrottle]:
         return [AuthRateThrottle()] if self.action in ("token", "refresh") else []
 
     @extend_schema(
@@ -64,7 +66,7 @@ class AuthViewSet(viewsets.ViewSet):
     def token(self, request: Request) -> Response:
         serializer = TokenObtainInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        user = serializer.user
+        user = serializer.account
         if not request_names_a_portal(request):
             return Response(account_login(user=user))
         portal = request_portal(request)  # a portal login opens a session there

@@ -85,4 +85,4 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
 class PortalAwareJWTScheme(SimpleJWTScheme):
     """OpenAPI: the same bearer scheme as simplejwt's."""
 
-    target_class = PortalAwareJWTAuthentication
+    target_class = "customer_portal.api.authentication.PortalAwareJWTAuthentication"

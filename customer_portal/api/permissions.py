@@ -22,8 +22,10 @@ def request_is_portal_admin(request: Request) -> bool:
     def administers() -> bool:
         if not isinstance(request.user, User):
             return False  # a portal login's TokenUser: not an account
-        portal = request_portal(request)
-        return admin_organizations(user=request.user).filter(id=portal.organization_id).exists()
+        organization_id = request_portal(request).organization_id
+        return (
+            organization_id is not None and admin_organizations(user=request.user).filter(id=organization_id).exists()
+        )
 
     return request_memo(request, "is_portal_admin", administers)
 

@@ -2,12 +2,12 @@
 
 import uuid
 
-from django.db import connection
 from django.http import HttpRequest
 from django_tenants.utils import get_public_schema_name
 from rest_framework.request import Request
 
 from portals.models import Portal
+from portalsite.db import tenant_connection
 from portalsite.errors import NotFoundError
 from portalsite.requests import request_memo
 
@@ -23,7 +23,7 @@ def request_portal(request: HttpRequest | Request) -> Portal:
 
 def _portal_of(request: HttpRequest | Request) -> Portal:
     tenant = getattr(request, "tenant", None)
-    if tenant is not None and tenant.schema_name != get_public_schema_name():
+    if isinstance(tenant, Portal) and tenant.schema_name != get_public_schema_name():
         return tenant  # routed by host (portals.middleware already selected the schema)
     header = request.META.get(PORTAL_HEADER, "").strip()
     if not header:
@@ -35,7 +35,7 @@ def _portal_of(request: HttpRequest | Request) -> Portal:
     portal = Portal.objects.filter(id=portal_id, is_spare=False, organization__isnull=False).first()
     if portal is None:
         raise NotFoundError(UNKNOWN_PORTAL)
-    connection.set_tenant(portal)
+    tenant_connection.set_tenant(portal)
     return portal
 
 

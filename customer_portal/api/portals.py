@@ -10,6 +10,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from accounts.api.serializers import EmptyOutput
 from accounts.api.throttles import InviteRateThrottle
@@ -30,7 +31,7 @@ from portalsite.api.serializers import query_params_validated
 
 
 class PortalViewSet(views.PortalViewSet):
-    def get_throttles(self) -> list:
+    def get_throttles(self) -> list[BaseThrottle]:
         return [InviteRateThrottle()] if self.action == "users" and self.request.method == "POST" else []
 
     def portal_user_counts(self, portals: Sequence[Portal]) -> dict[uuid.UUID, int]:

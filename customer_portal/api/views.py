@@ -8,12 +8,15 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from accounts.api.serializers import EmptyOutput, TokenPairOutput
 from accounts.api.throttles import AuthRateThrottle, InviteRateThrottle
+from accounts.permissions import request_account
 from customer_portal.api.authentication import request_portal_session
 from customer_portal.api.permissions import IsPortalAdmin, IsPortalMemberOrAdmin, IsPortalUser
 from customer_portal.api.portal import request_portal
@@ -36,6 +39,7 @@ from customer_portal.api.serializers import (
     PortalUserOutput,
     portal_summary,
 )
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -46,7 +50,6 @@ from customer_portal.selectors import (
     session_list_active,
 )
 from customer_portal.services import (
-    InviteEntry,
     feature_toggle,
     invitation_accept,
     invitation_create,
@@ -111,7 +114,7 @@ class PortalUserViewSet(viewsets.ViewSet):
     permission_classes = [IsPortalAdmin]
     lookup_field = "id"
 
-    def get_throttles(self) -> list:
+    def get_throttles(self) -> list[BaseThrottle]:
         return [InviteRateThrottle()] if self.action == "invite" else []
 
     def list(self, request: Request) -> Response:
@@ -141,7 +144,7 @@ class PortalUserViewSet(viewsets.ViewSet):
         outcome = portal_users_invite(
             portal=request_portal(request),
             entries=[InviteEntry(**data.validated_data)],
-            invited_by=request.user,
+            invited_by=request_account(request),
         )
         return Response(PortalUserInviteOutput(outcome).data, status=status.HTTP_201_CREATED)
 
@@ -161,12 +164,12 @@ class InvitationViewSet(viewsets.ViewSet):
     def get_permissions(self) -> list[permissions.BasePermission]:
         return [permissions.AllowAny()] if self.action == "accept" else [IsPortalAdmin()]
 
-    def get_throttles(self) -> list:
+    def get_throttles(self) -> list[BaseThrottle]:
         if self.action == "accept":
             return [AuthRateThrottle()]
         return [InviteRateThrottle()] if self.action in ("create", "resend") else []
 
-    def get_authenticators(self) -> list:
+    def get_authenticators(self) -> list[BaseAuthentication]:
         # Accepting is anonymous: a stale token in the browser must not get in the way.
         return [] if getattr(self, "action", None) == "accept" else super().get_authenticators()
 
@@ -180,7 +183,9 @@ class InvitationViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         data = InvitationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation = invitation_create(portal=request_portal(request), invited_by=request.user, **data.validated_data)
+        invitation = invitation_create(
+            portal=request_portal(request), invited_by=request_account(request), **data.validated_data
+        )
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, id: str) -> Response:
@@ -259,6 +264,7 @@ class MeViewSet(viewsets.ViewSet):
                    responses=MeOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
         session = request_portal_session(request)
+        assert session is not None  # IsPortalUser let only a portal session through
         portal = request_portal(request)
         config = portal_config_cached(
             portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())

@@ -20,7 +20,7 @@ class PortalUpdateInput(InputSerializer):
 
 
 @extend_schema_serializer(component_name="PortalResponse")
-class PortalOutput(serializers.ModelSerializer):
+class PortalOutput(serializers.ModelSerializer[Portal]):
     """A portal (prefetch its `domains`). `user_count` (non-revoked users) lives in the portal's own schema:
     the caller reads it for all the portals at once and passes `user_counts` (portal id -> count) in the context."""
 
@@ -38,4 +38,5 @@ class PortalOutput(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.IntegerField())
     def get_user_count(self, portal: Portal) -> int:
-        return self.context["user_counts"].get(portal.id, 0)
+        count: int = self.context["user_counts"].get(portal.id, 0)
+        return count

@@ -1,6 +1,6 @@
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
@@ -69,7 +69,8 @@ class Command(BaseCommand):
                 # DictReader's key None holds the values beyond the header.
                 rows = []
                 for row in reader:
-                    values = [row.get(column) or "" for column in INVITE_COLUMNS] + row.get(None, [])
+                    beyond = cast(list[str], row.get(None) or [])  # DictReader's key None holds the extras
+                    values = [row.get(column) or "" for column in INVITE_COLUMNS] + beyond
                     rows.append((f"line {reader.line_num}", values))
                 return rows
         except OSError as exc:

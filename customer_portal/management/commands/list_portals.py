@@ -1,4 +1,5 @@
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -30,22 +31,23 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
-        organizations = {str(portal.id): portal.organization.slug for portal in portals}
+        # portal_list_all lists real portals only: each has its organization.
+        organizations = {str(portal.id): portal.organization.slug for portal in portals if portal.organization}
         table = [
             (
-                row["id"],
-                row["slug"],
-                row["name"],
+                str(row["id"]),
+                str(row["slug"]),
+                str(row["name"]),
                 organizations[row["id"]],
-                row["domain"],
-                row["custom_domain"] or "-",
+                str(row["domain"]),
+                str(row["custom_domain"] or "-"),
                 str(row["user_count"]),
             )
             for row in rows
         ]
         self._write_table(table)
 
-    def _write_table(self, table: list[tuple[str, ...]]) -> None:
+    def _write_table(self, table: Sequence[tuple[str, ...]]) -> None:
         widths = [max([len(column)] + [len(row[index]) for row in table]) for index, column in enumerate(COLUMNS)]
         for row in [COLUMNS, *table]:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
