@@ -178,7 +178,6 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_LIFETIME", default=24 * 3600)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": True,
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
@@ -195,6 +194,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_URLCONF": PUBLIC_SCHEMA_URLCONF,
     "COMPONENT_SPLIT_PATCH": False,
+    "TAGS": [
+        {"name": "portal", "description": "`/v1/portal`: an organization's portals and their people (org admins)."},
+        {"name": "customer-portal", "description": "`/v1/customer-portal`: one portal, by its host or `X-Portal-ID`."},
+        {"name": "auth", "description": "`/v1/auth`: token pairs for accounts and portal logins."},
+        {"name": "operations", "description": "Health of the service."},
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PortalUserStatusEnum": "customer_portal.models.PortalUser.Status",
         "InvitationStatusEnum": "customer_portal.models.Invitation.Status",

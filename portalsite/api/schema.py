@@ -46,9 +46,18 @@ TOTAL_COUNT_HEADER = OpenApiParameter(
 )
 
 
+# Operations are grouped by API group, the first path segment after /v1 (anything else: operations).
+_TAGS = {"portal": "portal", "customer-portal": "customer-portal", "auth": "auth"}
+
+
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, plus the error responses every operation can give (API.md, "Errors") with
     their headers, UUID path parameters, and the X-Portal-ID header on /v1/customer-portal."""
+
+    def get_tags(self) -> list[str]:
+        segments = self.path.strip("/").split("/")
+        group = segments[1] if len(segments) > 1 and segments[0] == "v1" else ""
+        return [_TAGS.get(group, "operations")]
 
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())

@@ -15,6 +15,18 @@ Parsing and planning: `prepared_cursor()` gives a cursor whose statements Postgr
 their first run and then only executes, for the query every portal-scoped request runs (parsing
 and planning it cost the server about three times its execution). Prepared statements live in
 the server session, as the search_path does: a pooler in front must use session pooling.
+
+This is the one module that works with private parts of Django, django-tenants and psycopg; what
+each saving gained is in docs/scaling.md. What it relies on, and the test that fails first if a
+dependency changes it:
+- django-tenants' `search_path_set_schemas` and `_get_cursor_search_paths()` (the SET it skips):
+  tests/portals/test_routing.py::test_switching_schemas_sets_the_search_path_once_per_switch;
+- Django's `health_check_enabled`, `health_check_done` and `close_if_health_check_failed()`:
+  tests/test_db_backend.py::test_a_quiet_connection_skips_the_select_1_and_a_terminated_one_is_replaced;
+- Django's `ServerBindingCursor` and `create_cursor()`, psycopg's `prepare`/`binary` execute options
+  and binary inet/cidr loaders: tests/customer_portal/test_access.py::
+  test_the_session_check_loads_the_member_and_session_as_the_orm_does and
+  test_the_prepared_session_check_follows_the_schema.
 """
 
 import select
