@@ -99,6 +99,16 @@ def _query(request: HttpRequest, **changes: str | int | None) -> str:
     return f"?{query.urlencode()}"
 
 
+def _status_filters(
+    request: HttpRequest, filters: Sequence[tuple[str, str | None, int]], *, selected: str | None
+) -> list[dict[str, Any]]:
+    """The sidebar's "by status" links: (label, status or None for all, count) each, the current one marked."""
+    return [
+        {"label": label, "count": count, "selected": value == selected, "query": _query(request, status=value, p=None)}
+        for label, value, count in filters
+    ]
+
+
 def _paginated(request: HttpRequest, queryset: QuerySet[M]) -> tuple[Page[M], list[tuple[str | int, str | None]]]:
     """The requested page of `queryset`, evaluated now (call it inside the portal's schema; past the last page
     is the last page), and its links: (label, query string, or None for the current page and ellipses)."""
@@ -211,15 +221,7 @@ def portal_users_view(model_admin: ModelAdmin[Portal], request: HttpRequest, por
             "page_links": page_links,
             "search": search,
             "status": status,
-            "status_filters": [
-                {
-                    "label": label,
-                    "count": count,
-                    "selected": value == status,
-                    "query": _query(request, status=value, p=None),
-                }
-                for label, value, count in filters
-            ],
+            "status_filters": _status_filters(request, filters, selected=status),
             "clear_search": _query(request, q=None, p=None),
             "actions": USER_ACTIONS.items(),
         },
@@ -356,15 +358,11 @@ def portal_invitations_view(model_admin: ModelAdmin[Portal], request: HttpReques
             "page": page,
             "page_links": page_links,
             "status": status,
-            "status_filters": [
-                {
-                    "label": value.capitalize(),
-                    "count": counts.get(value, 0),
-                    "selected": value == status,
-                    "query": _query(request, status=value, p=None),
-                }
-                for value in INVITATION_FILTERS
-            ],
+            "status_filters": _status_filters(
+                request,
+                [(value.capitalize(), value, counts.get(value, 0)) for value in INVITATION_FILTERS],
+                selected=status,
+            ),
             "actions": INVITATION_ACTIONS.items(),
         },
     )

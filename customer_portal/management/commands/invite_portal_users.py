@@ -8,8 +8,8 @@ from django_tenants.utils import tenant_context
 from customer_portal.invite_rows import INVITE_COLUMNS, InviteEntry, invite_rows_check
 from customer_portal.selectors import portal_settings_get
 from customer_portal.services import InviteOutcome, portal_users_invite
+from portals.cli import portal_argument
 from portals.models import Portal
-from portals.selectors import portal_get_by_ref
 from portalsite.errors import ApplicationError
 from portalsite.progress import progress_bar
 
@@ -28,9 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-email", action="store_true", help="send no invitation or access e-mails")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        portal = portal_get_by_ref(ref=options["portal"])
-        if portal is None:
-            raise CommandError(f"No portal {options['portal']!r}")
+        portal = portal_argument(options["portal"])
         rows = self._read_csv(options["csv"])
         with tenant_context(portal):
             allowed_domains = portal_settings_get().allowed_email_domains

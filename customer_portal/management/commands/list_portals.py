@@ -2,9 +2,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.selectors import organization_get_by_ref
+from accounts.cli import organization_argument
 from customer_portal.selectors import portal_user_counts
 from portals.api.serializers import PortalOutput
 from portals.selectors import portal_list_all
@@ -22,9 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         organization_id = None
         if options["org"] is not None:
-            organization = organization_get_by_ref(ref=options["org"])
-            if organization is None:
-                raise CommandError(f"No organization {options['org']!r}")
+            organization = organization_argument(options["org"])
             organization_id = organization.id
         portals = list(portal_list_all(organization_id=organization_id))
         rows = PortalOutput(portals, many=True, context={"user_counts": portal_user_counts(portals=portals)}).data

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.selectors import organization_get_by_ref
+from accounts.cli import organization_argument
 from portals.services import portal_create
 from portalsite.errors import ApplicationError
 
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--custom-domain", help="an extra host name for the portal, e.g. portal.example.com")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = organization_get_by_ref(ref=options["org"])
-        if organization is None:
-            raise CommandError(f"No organization {options['org']!r}")
+        organization = organization_argument(options["org"])
         try:
             portal = portal_create(
                 organization=organization,
