@@ -1,15 +1,17 @@
 """Scoping: an org admin sees and reaches only its own organizations' objects; other orgs' are a 404;
 superusers see every real portal (never a spare or the public tenant)."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
 from accounts.models import Organization, OrgMembership, User
-from customer_portal.models import Feature, PortalUser
+from customer_portal.models import Feature, PortalSettings, PortalUser
 from portals.models import Domain, Portal
-from tests.conftest import OUTSIDER_EMAIL, OWNER_EMAIL, invite, web_client
+from tests.conftest import OUTSIDER_EMAIL, OWNER_EMAIL, invite, make_portal, web_client
 
 PORTAL_PAGES = ["users", "invite", "invitations", "features", "settings", "sessions"]
 
@@ -42,14 +44,33 @@ def test_an_admin_lists_only_its_own_portals_domains_orgs_and_members(
     assert "Globex" not in owner_web.get("/admin/portals/portal/?q=globex").content.decode()
 
 
-def test_a_portal_list_shows_user_counts_from_each_schema(owner_web: Client, both: tuple[Portal, Portal]) -> None:
+def _user_count_cells(page: str) -> dict[str, str]:
+    """The changelist's user count per portal, by the portal's change URL."""
+    rows = re.findall(r"<tr>.*?</tr>", page, re.S)
+    cells = {}
+    for row in rows:
+        link = re.search(r'href="(/admin/portals/portal/[^"]+/change/)"', row)
+        count = re.search(r'<td class="field-user_count">(\d+)</td>', row)
+        if link and count:
+            cells[link.group(1)] = count.group(1)
+    return cells
+
+
+def test_a_portal_list_shows_user_counts_from_each_schema(
+    owner_web: Client, owner: User, both: tuple[Portal, Portal]
+) -> None:
     portal, _ = both
     invite(portal, "second@example.com")
+    second = make_portal(owner, name="Acme second", slug="acme-second")  # a different count: a mix-up shows
+    invite(second, "third@example.com", "fourth@example.com", "fifth@example.com")
 
     response = owner_web.get("/admin/portals/portal/")
 
     assert response.status_code == 200
-    assert '<td class="field-user_count">2</td>' in response.content.decode()
+    assert _user_count_cells(response.content.decode()) == {
+        f"/admin/portals/portal/{portal.pk}/change/": "2",
+        f"/admin/portals/portal/{second.pk}/change/": "3",
+    }
 
 
 def test_a_foreign_admin_gets_404_on_every_url_of_the_portal(
@@ -79,6 +100,8 @@ def test_a_foreign_admins_posts_cannot_touch_the_portal(
     client = web_client(outsider)
     with tenant_context(portal):
         member = PortalUser.objects.get(email="own-user@example.com")
+        settings_before = PortalSettings.objects.values_list("primary_color", "session_timeout_minutes").get()
+    assert settings_before != ("#000000", 5)
     base = f"/admin/portals/portal/{portal.pk}"
 
     responses = [
@@ -98,6 +121,7 @@ def test_a_foreign_admins_posts_cannot_touch_the_portal(
         assert PortalUser.objects.get(id=member.id).status == PortalUser.Status.INVITED
         assert not PortalUser.objects.filter(email="intruder@example.com").exists()
         assert not Feature.objects.get(key="chat").enabled
+        assert PortalSettings.objects.values_list("primary_color", "session_timeout_minutes").get() == settings_before
 
 
 def test_ids_from_another_portal_do_nothing_on_an_admins_own_pages(
@@ -192,13 +216,18 @@ def test_each_users_page_shows_its_own_portals_people_only(
     assert "foreign-user@example.com" in foreign and "own-user@example.com" not in foreign
 
 
-def test_autocomplete_answers_from_the_scoped_querysets_only(owner_web: Client, both: tuple[Portal, Portal]) -> None:
-    lookups = [
-        {"app_label": "portals", "model_name": "domain", "field_name": "tenant", "term": "globex"},
-        {"app_label": "accounts", "model_name": "orgmembership", "field_name": "organization", "term": "globex"},
-    ]
+@pytest.mark.parametrize(
+    ("app_label", "model_name", "field_name", "own"),
+    [("portals", "domain", "tenant", "Acme"), ("accounts", "orgmembership", "organization", "Acme Corp")],
+)
+def test_autocomplete_answers_from_the_scoped_querysets_only(
+    owner_web: Client, both: tuple[Portal, Portal], app_label: str, model_name: str, field_name: str, own: str
+) -> None:
+    query = {"app_label": app_label, "model_name": model_name, "field_name": field_name}
 
-    for query in lookups:
-        response = owner_web.get("/admin/autocomplete/", query)
-        assert response.status_code in (200, 403), response.status_code
-        assert "Globex" not in response.content.decode()
+    foreign = owner_web.get("/admin/autocomplete/", {**query, "term": "globex"})
+    mine = owner_web.get("/admin/autocomplete/", {**query, "term": "acme"})
+
+    assert foreign.status_code == mine.status_code == 200
+    assert foreign.json()["results"] == []
+    assert [result["text"] for result in mine.json()["results"]] == [own]
