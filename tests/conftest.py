@@ -67,11 +67,16 @@ def make_portal(admin: User, **fields: Any) -> Portal:
     return portal_create(organization=admin_organizations(user=admin).get(), created_by=admin, **fields)
 
 
-def bearer_client(user: User, host: str = MAIN_HOST) -> APIClient:
-    """A client that sends a real access token for `user`, as an API consumer would."""
+def token_client(access: str, host: str) -> APIClient:
+    """A client on `host` that sends the access token `access`."""
     client = APIClient(HTTP_HOST=host)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     return client
+
+
+def bearer_client(user: User, host: str = MAIN_HOST) -> APIClient:
+    """A client that sends a real (account-level) access token for `user`, as an API consumer would."""
+    return token_client(str(RefreshToken.for_user(user).access_token), host)
 
 
 def web_client(user: User | None = None) -> Client:
@@ -198,18 +203,20 @@ def organization(db: None) -> Organization:
     return OrganizationFactory(name="Acme Corp", slug="acme-corp")
 
 
+def _person(organization: Organization, role: str, email: str) -> User:
+    return OrgMembershipFactory(organization=organization, role=role, user__email=email).user
+
+
 @pytest.fixture
 def owner(organization: Organization) -> User:
     """An admin of `organization`."""
-    return OrgMembershipFactory(organization=organization, role=OrgMembership.Role.ADMIN, user__email=OWNER_EMAIL).user
+    return _person(organization, OrgMembership.Role.ADMIN, OWNER_EMAIL)
 
 
 @pytest.fixture
 def member(organization: Organization) -> User:
     """A member of `organization` who is not one of its admins."""
-    return OrgMembershipFactory(
-        organization=organization, role=OrgMembership.Role.MEMBER, user__email=MEMBER_EMAIL
-    ).user
+    return _person(organization, OrgMembership.Role.MEMBER, MEMBER_EMAIL)
 
 
 @pytest.fixture
@@ -221,9 +228,7 @@ def outsider_organization(db: None) -> Organization:
 @pytest.fixture
 def outsider(outsider_organization: Organization) -> User:
     """An admin of another production organization."""
-    return OrgMembershipFactory(
-        organization=outsider_organization, role=OrgMembership.Role.ADMIN, user__email=OUTSIDER_EMAIL
-    ).user
+    return _person(outsider_organization, OrgMembership.Role.ADMIN, OUTSIDER_EMAIL)
 
 
 @pytest.fixture
@@ -318,8 +323,7 @@ def make_portal_user(portal: Portal, portal_host: str) -> Callable[..., PortalUs
             portal_member = PortalUser.objects.get(global_user_id=account.id)
         status, tokens = portal_login(portal_host, email)
         assert status == 200, tokens
-        client = APIClient(HTTP_HOST=portal_host)
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        client = token_client(tokens["access"], portal_host)
         return PortalUserLogin(account, portal_member, client, tokens["access"], tokens["refresh"])
 
     return make

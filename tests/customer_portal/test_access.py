@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from customer_portal.models import PortalSession, PortalUser
 from customer_portal.services import InviteEntry, portal_session_open, portal_session_touch, portal_users_invite
 from customer_portal.tokens import portal_token_pair
-from tests.conftest import PORTAL_USER_EMAIL, bearer_client, make_portal, portal_login
+from tests.conftest import MAIN_HOST, PORTAL_USER_EMAIL, bearer_client, make_portal, portal_login, token_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,9 +52,11 @@ def test_portal_users_get_403_on_admin_endpoints(portal_user):
         assert _call(portal_user.client, method, path).status_code == 403, (method, path)
 
 
-def test_an_outsider_gets_404_on_the_portal_host_and_by_header(portal_host, portal, outsider):
-    on_host = bearer_client(outsider, host=portal_host)
-    by_header = bearer_client(outsider)
+@pytest.mark.parametrize("who", ["outsider", "member"])
+def test_outsiders_and_members_get_404_on_the_portal_host_and_by_header(portal_host, portal, request, who):
+    caller = request.getfixturevalue(who)  # an admin of another org; a non-admin member of the owning org
+    on_host = bearer_client(caller, host=portal_host)
+    by_header = bearer_client(caller)
     for method, path in [*ADMIN_ENDPOINTS, ("get", "/v1/customer-portal/config")]:
         for client, extra in ((on_host, {}), (by_header, {"HTTP_X_PORTAL_ID": str(portal.id)})):
             response = _call(client, method, path, **extra)
@@ -62,22 +64,12 @@ def test_an_outsider_gets_404_on_the_portal_host_and_by_header(portal_host, port
             assert response.json() == {"detail": "Portal not found."}
 
 
-def test_the_admin_reaches_every_endpoint_by_host_and_by_header(owner, owner_on_portal, portal):
+def test_the_owner_reaches_every_endpoint_by_host_and_by_header(owner, owner_on_portal, portal):
     by_header = bearer_client(owner)
     for client, extra in ((owner_on_portal, {}), (by_header, {"HTTP_X_PORTAL_ID": str(portal.id)})):
         assert client.get("/v1/customer-portal/config", **extra).status_code == 200
         assert client.get("/v1/customer-portal/users", **extra).status_code == 200
         assert client.get("/v1/customer-portal/stats", **extra).status_code == 200
-
-
-def test_a_member_of_the_owning_organization_gets_404_on_the_portal_host_and_by_header(portal_host, portal, member):
-    on_host = bearer_client(member, host=portal_host)
-    by_header = bearer_client(member)
-    for method, path in [*ADMIN_ENDPOINTS, ("get", "/v1/customer-portal/config")]:
-        for client, extra in ((on_host, {}), (by_header, {"HTTP_X_PORTAL_ID": str(portal.id)})):
-            response = _call(client, method, path, **extra)
-            assert response.status_code == 404, (method, path, extra)
-            assert response.json() == {"detail": "Portal not found."}
 
 
 def test_the_main_host_needs_a_portal_id_header(owner):
@@ -125,10 +117,8 @@ def test_portal_login_needs_an_active_membership(portal_host, portal, make_porta
 def test_a_portal_token_is_refused_on_another_portal_and_on_the_api_host(portal_user, owner):
     other = make_portal(owner, name="Other", slug="other")
 
-    on_other_host = APIClient(HTTP_HOST="other.localhost")
-    on_other_host.credentials(HTTP_AUTHORIZATION=f"Bearer {portal_user.access}")
-    on_api_host = APIClient(HTTP_HOST="localhost")
-    on_api_host.credentials(HTTP_AUTHORIZATION=f"Bearer {portal_user.access}")
+    on_other_host = token_client(portal_user.access, "other.localhost")
+    on_api_host = token_client(portal_user.access, MAIN_HOST)
 
     assert on_other_host.get("/v1/customer-portal/config").status_code == 401
     assert on_api_host.get("/v1/portal").status_code == 401
@@ -142,8 +132,7 @@ def test_refresh_keeps_the_portal_scope(portal_user, portal_host):
         "/v1/auth/token/refresh", {"refresh": portal_user.refresh}, format="json"
     )
     assert response.status_code == 200
-    client = APIClient(HTTP_HOST=portal_host)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    client = token_client(response.json()["access"], portal_host)
 
     assert client.get("/v1/customer-portal/me").status_code == 200
 
@@ -200,7 +189,7 @@ def test_a_session_id_works_only_with_the_account_it_was_opened_for(portal, port
         session = PortalSession.objects.get(portal_user=portal_user.member)
     mixed = portal_token_pair(user=other.account, portal=portal, session=session)["access"]
 
-    response = APIClient(HTTP_HOST=portal_host, HTTP_AUTHORIZATION=f"Bearer {mixed}").get("/v1/customer-portal/me")
+    response = token_client(mixed, portal_host).get("/v1/customer-portal/me")
 
     assert response.status_code == 401
 
@@ -219,7 +208,7 @@ def test_the_session_check_loads_the_member_and_session_as_the_orm_does(portal, 
 def test_a_token_kept_verified_by_the_worker_still_expires(portal_user, portal_host):
     token = AccessToken(portal_user.access)
     token.set_exp(lifetime=timedelta(seconds=2))
-    client = APIClient(HTTP_HOST=portal_host, HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = token_client(str(token), portal_host)
     assert client.get("/v1/customer-portal/config").status_code == 200
     assert client.get("/v1/customer-portal/config").status_code == 200  # the kept one
 

@@ -11,10 +11,26 @@ from rest_framework.test import APIClient
 from customer_portal.features import FEATURE_CATALOG
 from customer_portal.models import Feature, Invitation, PortalSession, PortalUser
 from customer_portal.services import invitation_token_hash
-from tests.conftest import PORTAL_USER_EMAIL, bearer_client, invite, invite_token, make_portal, portal_login
+from tests.conftest import (
+    PORTAL_USER_EMAIL,
+    bearer_client,
+    invite,
+    invite_token,
+    make_portal,
+    portal_login,
+    token_client,
+)
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def _invited(client: APIClient, capture_on_commit, email: str) -> tuple[dict, str]:
+    """POST /invitations, run its after-commit e-mail, and return the invitation and the token the e-mail carries."""
+    with capture_on_commit(execute=True):
+        created = client.post("/v1/customer-portal/invitations", {"email": email}, format="json")
+    assert created.status_code == 201, created.content
+    return created.json(), invite_token(mail.outbox[-1])
 
 
 def _accept(host: str, token: str, password: str = "a-Long-passphrase-42", **extra: str):
@@ -273,9 +289,7 @@ def test_inviting_an_active_member_is_422(owner_on_portal, portal_user):
 
 
 def test_accepting_creates_an_account_once(owner_on_portal, portal_host, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        owner_on_portal.post("/v1/customer-portal/invitations", {"email": "guest@example.com"}, format="json")
-    token = invite_token(mail.outbox[-1])
+    _, token = _invited(owner_on_portal, django_capture_on_commit_callbacks, "guest@example.com")
 
     weak = _accept(portal_host, token, password="123")
     accepted = _accept(portal_host, token, name="Guest Person")
@@ -284,9 +298,7 @@ def test_accepting_creates_an_account_once(owner_on_portal, portal_host, django_
     assert weak.status_code == 422
     assert weak.json()["detail"][0]["loc"] == ["body", "password"]
     assert accepted.status_code == 200
-    client = APIClient(HTTP_HOST=portal_host)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {accepted.json()['access']}")
-    me = client.get("/v1/customer-portal/me").json()
+    me = token_client(accepted.json()["access"], portal_host).get("/v1/customer-portal/me").json()
     assert (me["user"]["name"], me["user"]["status"]) == ("Guest Person", "active")
     assert replay.status_code == 404
     assert replay.json() == {"detail": "This invitation link is not valid: it may have been used, revoked or expired."}
@@ -296,9 +308,7 @@ def test_accepting_links_an_existing_account_with_its_password(
     owner_on_portal, portal_host, portal, django_capture_on_commit_callbacks
 ):
     account = UserFactory(email="known@example.com")
-    with django_capture_on_commit_callbacks(execute=True):
-        owner_on_portal.post("/v1/customer-portal/invitations", {"email": "known@example.com"}, format="json")
-    token = invite_token(mail.outbox[-1])
+    _, token = _invited(owner_on_portal, django_capture_on_commit_callbacks, "known@example.com")
 
     wrong = _accept(portal_host, token, password="not it")
     right = _accept(portal_host, token, password="correct horse battery staple")
@@ -312,16 +322,14 @@ def test_accepting_links_an_existing_account_with_its_password(
 def test_resend_kills_the_old_link_and_revives_an_expired_invitation(
     owner_on_portal, portal_host, portal, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        created = owner_on_portal.post("/v1/customer-portal/invitations", {"email": "g@example.com"}, format="json")
-    old_token = invite_token(mail.outbox[-1])
+    created, old_token = _invited(owner_on_portal, django_capture_on_commit_callbacks, "g@example.com")
     with tenant_context(portal):
         Invitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
 
     expired = owner_on_portal.get("/v1/customer-portal/invitations?status=expired").json()
     pending = owner_on_portal.get("/v1/customer-portal/invitations").json()
     with django_capture_on_commit_callbacks(execute=True):
-        resent = owner_on_portal.post(f"/v1/customer-portal/invitations/{created.json()['id']}/resend")
+        resent = owner_on_portal.post(f"/v1/customer-portal/invitations/{created['id']}/resend")
     new_token = invite_token(mail.outbox[-1])
 
     assert [i["status"] for i in expired] == ["expired"]
@@ -336,18 +344,16 @@ def test_resend_kills_the_old_link_and_revives_an_expired_invitation(
 def test_revoking_an_invitation_kills_its_link(
     owner_on_portal, portal_host, portal, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        created = owner_on_portal.post("/v1/customer-portal/invitations", {"email": "g@example.com"}, format="json")
-    token = invite_token(mail.outbox[-1])
+    created, token = _invited(owner_on_portal, django_capture_on_commit_callbacks, "g@example.com")
 
-    revoked = owner_on_portal.delete(f"/v1/customer-portal/invitations/{created.json()['id']}")
+    revoked = owner_on_portal.delete(f"/v1/customer-portal/invitations/{created['id']}")
 
     assert revoked.status_code == 200
     assert revoked.json()["status"] == "revoked"
     assert _accept(portal_host, token).status_code == 404
-    assert owner_on_portal.post(f"/v1/customer-portal/invitations/{created.json()['id']}/resend").status_code == 409
+    assert owner_on_portal.post(f"/v1/customer-portal/invitations/{created['id']}/resend").status_code == 409
     listed = owner_on_portal.get("/v1/customer-portal/invitations?status=revoked").json()
-    assert [i["id"] for i in listed] == [created.json()["id"]]
+    assert [i["id"] for i in listed] == [created["id"]]
 
 
 @pytest.mark.parametrize("token", ["x" * 43, "../../etc/passwd", "a" * 200])
@@ -388,9 +394,7 @@ def test_invitations_cost_the_same_queries_for_one_and_for_ten(owner_on_portal, 
 
 
 def test_the_stored_token_is_only_a_hash(owner_on_portal, portal, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        owner_on_portal.post("/v1/customer-portal/invitations", {"email": "g@example.com"}, format="json")
-    token = invite_token(mail.outbox[-1])
+    _, token = _invited(owner_on_portal, django_capture_on_commit_callbacks, "g@example.com")
 
     with tenant_context(portal):
         stored = Invitation.objects.get().token_hash

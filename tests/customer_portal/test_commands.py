@@ -18,7 +18,7 @@ from accounts.models import User
 from customer_portal.features import FEATURE_CATALOG
 from customer_portal.management.commands import invite_portal_users
 from customer_portal.models import Invitation, PortalSession, PortalSettings, PortalUser
-from customer_portal.services import InviteEntry, portal_user_revoke, portal_users_invite
+from customer_portal.services import portal_user_revoke
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
 from portals.selectors import portal_list_all
@@ -43,17 +43,8 @@ def _scripted_sequence(portal: Portal, portal_host: str) -> None:
     linked logs in once on the portal's host; the other is revoked."""
     UserFactory(email="linked-a@example.com")
     UserFactory(email="linked-b@example.com")
+    invite(portal, "linked-a@example.com", "linked-b@example.com", "invited@example.com")
     with tenant_context(portal):
-        portal_users_invite(
-            portal=portal,
-            entries=[
-                InviteEntry(email="linked-a@example.com"),
-                InviteEntry(email="linked-b@example.com"),
-                InviteEntry(email="invited@example.com"),
-            ],
-            invited_by=None,
-            send_email=False,
-        )
         Invitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
     status, body = portal_login(portal_host, "linked-a@example.com")
     assert status == 200, body
