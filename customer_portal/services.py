@@ -564,8 +564,10 @@ def portal_config_update(**changes: Unpack[PortalConfigChanges]) -> PortalSettin
 @transaction.atomic
 def feature_toggle(*, key: str, enabled: bool | None = None) -> Feature:
     """Set a feature on or off; without `enabled`, flip it."""
+    if key not in FEATURE_CATALOG:  # before the query: a key PostgreSQL cannot even store (NUL) names nothing
+        raise NotFoundError()
     feature = Feature.objects.select_for_update().filter(key=key).first()
-    if feature is None or key not in FEATURE_CATALOG:
+    if feature is None:
         raise NotFoundError()
     feature.enabled = (not feature.enabled) if enabled is None else enabled
     feature.save(update_fields=["enabled", "updated_at"])

@@ -1,23 +1,155 @@
-from collections.abc import Callable, Iterator
+"""The one vocabulary of the suite: personas, their clients, portals, and the helpers every suite shares.
+
+Personas (each a fixture):
+- `owner`: an admin of `organization`, the production organization that owns `portal`.
+- `member`: a non-admin member of `organization`.
+- `outsider`: an admin of `outsider_organization`, another production organization (it owns `outsider_portal`).
+- `portal_user`: an active member of `portal`, logged in on its host with a portal-scoped token.
+- `operator`: a superuser (the admin site's operator).
+
+API tests use bearer tokens through `APIClient` with real hosts (`owner_api` on the main host,
+`owner_on_portal` on the portal's host); admin tests use a logged-in Django `Client` (`owner_web`,
+`web_client(user)`).
+
+Schemas are expensive: `session_org`, `spare_pool` and `test_portal` are committed once per session;
+every portal made inside a test (`portal`, `outsider_portal`, `make_portal`) claims a spare inside the
+test's transaction, and the rollback gives it back.
+"""
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.core.cache import caches
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.management import call_command
 from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import Organization, OrgMembership, User
 from accounts.selectors import admin_organizations
+from customer_portal.models import PortalUser
+from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
 from portals.services import portal_create
-from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, OrgMembershipFactory, UserFactory
 
 MAIN_HOST = "localhost"
 TEST_PORTAL_SLUG = "test"
 TEST_PORTAL_HOST = "test.localhost"
 SESSION_ADMIN_EMAIL = "session-admin@example.com"
+
+OWNER_EMAIL = "owner@acme.test"
+MEMBER_EMAIL = "member@acme.test"
+OUTSIDER_EMAIL = "outsider@globex.test"
+OPERATOR_EMAIL = "operator@operator.test"
+OPERATOR_PASSWORD = "operator password 1"
+PORTAL_USER_EMAIL = "pat@customer.test"
+PORTAL_NAME, PORTAL_SLUG, PORTAL_HOST = "Acme", "acme", "acme.localhost"
+
+# The secret part of an e-mailed invitation link, on whichever host and port it names.
+INVITE_LINK = re.compile(r"https?://(?P<host>[^/\s]+)/invite/(?P<token>\S+)")
+
+
+# Helpers -------------------------------------------------------------------------------------------
+
+
+def make_portal(admin: User, **fields: Any) -> Portal:
+    """A portal of the one production organization `admin` administers, created by `admin` through the service."""
+    return portal_create(organization=admin_organizations(user=admin).get(), created_by=admin, **fields)
+
+
+def token_client(access: str, host: str) -> APIClient:
+    """A client on `host` that sends the access token `access`."""
+    client = APIClient(HTTP_HOST=host)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def bearer_client(user: User, host: str = MAIN_HOST) -> APIClient:
+    """A client that sends a real (account-level) access token for `user`, as an API consumer would."""
+    return token_client(str(RefreshToken.for_user(user).access_token), host)
+
+
+def web_client(user: User | None = None) -> Client:
+    """A browser-like client on the main host, logged in as `user` when given."""
+    client = Client(HTTP_HOST=MAIN_HOST)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def portal_login(host: str, email: str, password: str = DEFAULT_PASSWORD) -> tuple[int, dict[str, Any]]:
+    """`POST /v1/auth/token` on a portal's host: a portal login, which opens a portal session."""
+    response = APIClient(HTTP_HOST=host).post("/v1/auth/token", {"email": email, "password": password}, format="json")
+    return response.status_code, response.json()
+
+
+def invite(portal: Portal, *emails: str, invited_by: User | None = None, send_email: bool = False) -> None:
+    """Invite `emails` to `portal` through the service (accounts that exist are linked at once)."""
+    with tenant_context(portal):
+        portal_users_invite(
+            portal=portal,
+            entries=[InviteEntry(email=email) for email in emails],
+            invited_by=invited_by,
+            send_email=send_email,
+        )
+
+
+def members(portal: Portal) -> dict[str, PortalUser]:
+    """The portal's users by e-mail."""
+    with tenant_context(portal):
+        return {member.email: member for member in PortalUser.objects.all()}
+
+
+def invite_token(message: mail.EmailMessage) -> str:
+    """The token of the invitation link in an e-mail."""
+    link = INVITE_LINK.search(message.body)
+    assert link is not None, message.body
+    return link.group("token")
+
+
+def schema_exists(schema_name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema_name])
+        return cursor.fetchone() is not None
+
+
+class TtyStringIO(StringIO):
+    """What an operator types at (or sees on) a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_command(name: str, *args: str, **options: Any) -> tuple[str, str]:
+    """A management command's stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    call_command(name, *args, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+class FailingEmailBackend(BaseEmailBackend):
+    """The mail server is down: every send fails as a refused SMTP connection does."""
+
+    def send_messages(self, email_messages: Sequence[mail.EmailMessage]) -> int:
+        raise ConnectionRefusedError(111, "Connection refused (FailingEmailBackend: the mail server is down)")
+
+
+@pytest.fixture
+def mail_down(settings: Any) -> None:
+    settings.EMAIL_BACKEND = "tests.conftest.FailingEmailBackend"
+
+
+# Session-wide rows and schemas ---------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -57,16 +189,86 @@ def test_portal(session_org: Organization, spare_pool: None, django_db_blocker: 
     return portal
 
 
-def make_portal(admin: User, **fields: Any) -> Portal:
-    """A portal of the one production organization `admin` administers, created by `admin` through the service."""
-    return portal_create(organization=admin_organizations(user=admin).get(), created_by=admin, **fields)
+@pytest.fixture
+def session_admin(session_org: Organization, db: None) -> User:
+    return User.objects.get(email=SESSION_ADMIN_EMAIL)
 
 
-def bearer_client(user: User, host: str = MAIN_HOST) -> APIClient:
-    """A client that sends a real access token for `user`, as an API consumer would."""
-    client = APIClient(HTTP_HOST=host)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
+# Personas ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    """The production organization that owns `portal`."""
+    return OrganizationFactory(name="Acme Corp", slug="acme-corp")
+
+
+def _person(organization: Organization, role: str, email: str) -> User:
+    return OrgMembershipFactory(organization=organization, role=role, user__email=email).user
+
+
+@pytest.fixture
+def owner(organization: Organization) -> User:
+    """An admin of `organization`."""
+    return _person(organization, OrgMembership.Role.ADMIN, OWNER_EMAIL)
+
+
+@pytest.fixture
+def member(organization: Organization) -> User:
+    """A member of `organization` who is not one of its admins."""
+    return _person(organization, OrgMembership.Role.MEMBER, MEMBER_EMAIL)
+
+
+@pytest.fixture
+def outsider_organization(db: None) -> Organization:
+    """Another production organization."""
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def outsider(outsider_organization: Organization) -> User:
+    """An admin of another production organization."""
+    return _person(outsider_organization, OrgMembership.Role.ADMIN, OUTSIDER_EMAIL)
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    """A superuser."""
+    return User.objects.create_superuser(email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD)
+
+
+@pytest.fixture
+def make_org_user(db: None) -> Callable[..., User]:
+    """An admin (or another role) of a new organization (production unless told otherwise)."""
+
+    def make(*, role: str = OrgMembership.Role.ADMIN, environment: str = Organization.Environment.PRODUCTION) -> User:
+        return OrgMembershipFactory(role=role, organization=OrganizationFactory(environment=environment)).user
+
+    return make
+
+
+# Portals -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal(owner: User, spare_pool: None) -> Portal:
+    """The portal under test: `organization`'s, created by `owner` (inside the test's transaction)."""
+    return make_portal(owner, name=PORTAL_NAME, slug=PORTAL_SLUG)
+
+
+@pytest.fixture
+def portal_host(portal: Portal) -> str:
+    assert portal.default_domain == PORTAL_HOST
+    return PORTAL_HOST
+
+
+@pytest.fixture
+def outsider_portal(outsider: User, spare_pool: None) -> Portal:
+    """A portal of `outsider_organization`, with a custom domain."""
+    return make_portal(outsider, name="Globex portal", slug="globex-portal", custom_domain="portal.globex.test")
+
+
+# Clients -------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -77,30 +279,57 @@ def api_client() -> APIClient:
 
 @pytest.fixture
 def portal_client(test_portal: Portal, db: None) -> APIClient:
-    """An anonymous client on the test portal's host (its schema)."""
+    """An anonymous client on the session's test portal's host (its schema)."""
     return APIClient(HTTP_HOST=TEST_PORTAL_HOST)
 
 
 @pytest.fixture
-def session_admin(session_org: Organization, db: None) -> User:
-    return User.objects.get(email=SESSION_ADMIN_EMAIL)
+def owner_api(owner: User, spare_pool: None) -> APIClient:
+    """The owner's account-level token, on the main host."""
+    return bearer_client(owner)
 
 
 @pytest.fixture
-def make_admin(db: None) -> Callable[..., User]:
-    """An admin (or another role) of a new organization (production unless told otherwise)."""
+def owner_on_portal(owner: User, portal_host: str) -> APIClient:
+    """The owner's account-level token, used on the portal's own host."""
+    return bearer_client(owner, host=portal_host)
 
-    def make(*, role: str = OrgMembership.Role.ADMIN, environment: str = Organization.Environment.PRODUCTION) -> User:
-        return OrgMembershipFactory(role=role, organization=OrganizationFactory(environment=environment)).user
+
+@pytest.fixture
+def owner_web(owner: User) -> Client:
+    """The owner, logged in to the admin site."""
+    return web_client(owner)
+
+
+@dataclass
+class PortalUserLogin:
+    account: User
+    member: PortalUser
+    client: APIClient  # on the portal's host, with the portal-scoped access token
+    access: str
+    refresh: str
+
+
+@pytest.fixture
+def make_portal_user(portal: Portal, portal_host: str) -> Callable[..., PortalUserLogin]:
+    """An account linked to `portal` (an active member), logged in on its host."""
+
+    def make(email: str = PORTAL_USER_EMAIL, role: str = PortalUser.Role.MEMBER) -> PortalUserLogin:
+        account = UserFactory(email=email)
+        with tenant_context(portal):
+            portal_users_invite(
+                portal=portal, entries=[InviteEntry(email=email, role=role)], invited_by=None, send_email=False
+            )
+            portal_member = PortalUser.objects.get(global_user_id=account.id)
+        status, tokens = portal_login(portal_host, email)
+        assert status == 200, tokens
+        client = token_client(tokens["access"], portal_host)
+        return PortalUserLogin(account, portal_member, client, tokens["access"], tokens["refresh"])
 
     return make
 
 
 @pytest.fixture
-def admin(make_admin: Callable[..., User]) -> User:
-    return make_admin()
-
-
-@pytest.fixture
-def admin_client(admin: User, spare_pool: None) -> APIClient:
-    return bearer_client(admin)
+def portal_user(make_portal_user: Callable[..., PortalUserLogin]) -> PortalUserLogin:
+    """An active member of `portal`, logged in on its host with a portal-scoped token."""
+    return make_portal_user()

@@ -184,32 +184,39 @@ def test_a_body_over_the_size_limit_is_413(api_client):
     assert response.status_code == 413
 
 
+_CP = "/v1/customer-portal"
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "body"),
+    ("method", "path", "body", "status", "loc"),
     [
-        ("post", "/v1/portal", {"name": "a\u0000b"}),
-        ("post", "/v1/portal", {"name": "ok", "custom_domain": "a\u0000.example.com"}),
-        ("post", "/v1/portal", {"name": "ok", "slug": "a\u0000b"}),
-        ("post", "/v1/customer-portal/users/invite", {"email": "a\u0000@example.com"}),
-        ("post", "/v1/customer-portal/invitations", {"email": "a@example.com", "message": "\u0000"}),
-        ("patch", "/v1/customer-portal/config", {"welcome_message": "\u0000"}),
-        ("patch", "/v1/customer-portal/config", {"allowed_email_domains": ["\u0000.com"]}),
-        ("get", "/v1/customer-portal/users?search=%00", None),
-        ("get", "/v1/customer-portal/users?search=" + "a" * 300, None),
-        ("get", "/v1/customer-portal/invitations?status=%00", None),
-        ("patch", "/v1/customer-portal/features/%00/toggle", None),
-        ("delete", "/v1/customer-portal/users/%00", None),
+        ("post", "/v1/portal", {"name": "a\u0000b"}, 422, ["body", "name"]),
+        ("post", "/v1/portal", {"name": "ok", "custom_domain": "a\u0000.example.com"}, 422, ["body", "custom_domain"]),
+        ("post", "/v1/portal", {"name": "ok", "slug": "a\u0000b"}, 422, ["body", "slug"]),
+        ("post", f"{_CP}/users/invite", {"email": "a\u0000@example.com"}, 422, ["body", "email"]),
+        ("post", f"{_CP}/invitations", {"email": "a@example.com", "message": "\u0000"}, 422, ["body", "message"]),
+        ("patch", f"{_CP}/config", {"welcome_message": "\u0000"}, 422, ["body", "welcome_message"]),
+        ("patch", f"{_CP}/config", {"allowed_email_domains": ["\u0000.com"]}, 422, ["body", "allowed_email_domains"]),
+        ("get", f"{_CP}/users?search=%00", None, 422, ["query", "search"]),
+        ("get", f"{_CP}/users?search=" + "a" * 300, None, 422, ["query", "search"]),
+        ("get", f"{_CP}/invitations?status=%00", None, 422, ["query", "status"]),
+        ("patch", f"{_CP}/features/%00/toggle", {}, 404, None),  # an unknown feature id
+        ("delete", f"{_CP}/users/%00", None, 404, None),  # an id that names no one
     ],
-)
-def test_nul_bytes_and_oversized_values_in_valid_shapes_are_422_or_404(
-    client, test_portal, session_admin, method, path, body
+)  # fmt: skip
+def test_nul_bytes_and_oversized_values_in_valid_shapes_are_422_naming_the_field_or_404(
+    client, test_portal, session_admin, method, path, body, status, loc
 ):
     token = RefreshToken.for_user(session_admin).access_token
     headers = {"HTTP_HOST": MAIN_HOST, "HTTP_X_PORTAL_ID": str(test_portal.id), "HTTP_AUTHORIZATION": f"Bearer {token}"}
 
     response = getattr(client, method)(path, body, content_type="application/json", **headers)
 
-    assert response.status_code in (404, 422), response.content
+    assert response.status_code == status, response.content
+    if loc is None:
+        assert response.json() == {"detail": "Not found."}
+    else:
+        assert response.json()["detail"][0]["loc"][: len(loc)] == loc
 
 
 def test_a_nul_byte_in_the_portal_header_is_404(client, session_admin):

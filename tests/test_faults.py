@@ -1,7 +1,6 @@
 """Faults and races: a failure at any point leaves nothing half-written; concurrent invites collapse."""
 
 import logging
-import re
 import threading
 
 import pytest
@@ -13,24 +12,15 @@ from rest_framework.test import APIClient
 from customer_portal.models import Invitation, PortalUser
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Domain, Portal
-from portals.services import portal_delete
+from portals.services import portal_delete, portal_update
+from tests.conftest import invite_token, schema_exists
 
 pytestmark = pytest.mark.django_db
 
 
-def _schema_exists(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
-        return cursor.fetchone() is not None
-
-
-@pytest.fixture
-def portal(admin_client) -> Portal:
-    response = admin_client.post("/v1/portal", {"name": "Acme", "custom_domain": "portal.acme.com"}, format="json")
-    return Portal.objects.get(id=response.json()["id"])
-
-
 def test_a_failure_mid_delete_leaves_the_portal_whole(portal, monkeypatch):
+    portal = portal_update(portal=portal, name=None, custom_domain="portal.acme.com")
+
     def fail(hosts: object) -> None:
         raise RuntimeError("injected failure after the schema was dropped")
 
@@ -38,7 +28,7 @@ def test_a_failure_mid_delete_leaves_the_portal_whole(portal, monkeypatch):
     with pytest.raises(RuntimeError):
         portal_delete(portal=portal)
 
-    assert _schema_exists("portal_acme")
+    assert schema_exists("portal_acme")
     assert Portal.objects.filter(id=portal.id).exists()
     assert set(Domain.objects.filter(tenant=portal).values_list("domain", flat=True)) == {
         "acme.localhost", "portal.acme.com"
@@ -47,13 +37,12 @@ def test_a_failure_mid_delete_leaves_the_portal_whole(portal, monkeypatch):
         assert PortalUser.objects.count() == 0  # the schema's tables answer
 
 
-def test_a_failure_mid_bulk_invite_writes_nothing(portal, admin_client, monkeypatch):
+def test_a_failure_mid_bulk_invite_writes_nothing(portal, owner_api, monkeypatch):
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected failure after the portal users were inserted")
 
     monkeypatch.setattr(Invitation.objects, "bulk_create", fail)
-    client = APIClient(HTTP_HOST="localhost")
-    client.credentials(HTTP_AUTHORIZATION=admin_client._credentials["HTTP_AUTHORIZATION"])
+    client = owner_api
     client.raise_request_exception = False
 
     response = client.post(
@@ -111,25 +100,24 @@ def test_concurrent_invites_of_the_same_emails_end_as_one_membership_each(test_p
 
 
 def test_mail_down_during_an_invite_then_resend_works(
-    portal, admin, settings, caplog, django_capture_on_commit_callbacks
+    portal, owner_on_portal, portal_host, mail_down, settings, caplog, django_capture_on_commit_callbacks
 ):
-    from tests.conftest import bearer_client
-
-    on_portal = bearer_client(admin, host="acme.localhost")
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
     with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
-        created = on_portal.post("/v1/customer-portal/invitations", {"email": "guest@example.com"}, format="json")
+        created = owner_on_portal.post("/v1/customer-portal/invitations", {"email": "guest@example.com"}, format="json")
     assert created.status_code == 201
-    assert "sending 1 portal e-mail(s)" in caplog.text
+    assert "sending 1 portal e-mail(s) for portal acme failed" in caplog.text
+    assert "ConnectionRefusedError" in caplog.text
+    assert mail.outbox == []
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # the mail server is back
     with django_capture_on_commit_callbacks(execute=True):
-        resent = on_portal.post(f"/v1/customer-portal/invitations/{created.json()['id']}/resend")
+        resent = owner_on_portal.post(f"/v1/customer-portal/invitations/{created.json()['id']}/resend")
 
     assert resent.status_code == 200
-    token = re.search(r"/invite/(\S+)", mail.outbox[-1].body).group(1)
-    accepted = APIClient(HTTP_HOST="acme.localhost").post(
+    [message] = mail.outbox
+    assert message.to == ["guest@example.com"]
+    token = invite_token(message)
+    accepted = APIClient(HTTP_HOST=portal_host).post(
         "/v1/customer-portal/invitations/accept", {"token": token, "password": "a-Long-passphrase-42"}, format="json"
     )
     assert accepted.status_code == 200

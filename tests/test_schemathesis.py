@@ -1,4 +1,4 @@
-"""Schemathesis against the OpenAPI schema the app serves: every operation, as an org admin and as a portal user.
+"""Schemathesis against the OpenAPI schema the app serves: every operation, as the owner and as a portal user.
 
 The schema is fetched from GET /api/schema/ on the main host and every operation is called in-process
 through the WSGI application, a fixed number of deterministic examples each (positive and negative
@@ -27,7 +27,6 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django_tenants.utils import tenant_context
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import Case, HookContext
 from schemathesis.checks import not_a_server_error
@@ -42,10 +41,10 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.models import User
 from customer_portal.models import PortalSession, PortalUser
-from customer_portal.services import InviteEntry, invitation_create, portal_users_invite
+from customer_portal.services import invitation_create
 from portals.models import Portal
-from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST, invite, portal_login
+from tests.factories import UserFactory
 
 MAX_EXAMPLES = 15  # per operation and persona, for the fuzzing phase (the coverage phase adds its fixed cases)
 SEED = 20_240_508  # with `deterministic`, every run draws the same examples
@@ -57,7 +56,7 @@ CHECKS = [
     response_headers_conformance,
 ]
 PORTAL_HEADER = "X-Portal-ID"
-MEMBER_EMAIL = "schemathesis-member@example.com"
+PORTAL_USER_EMAIL = "schemathesis-portal-user@example.com"
 INVITEE_EMAIL = "schemathesis-invitee@example.com"
 
 
@@ -167,35 +166,31 @@ class PortalObjects:
 
 
 def _portal_objects(portal: Portal) -> PortalObjects:
-    UserFactory(email=MEMBER_EMAIL)
+    UserFactory(email=PORTAL_USER_EMAIL)
+    invite(portal, PORTAL_USER_EMAIL)
     with tenant_context(portal):
-        portal_users_invite(portal=portal, entries=[InviteEntry(email=MEMBER_EMAIL)], invited_by=None, send_email=False)
         invitation = invitation_create(portal=portal, email=INVITEE_EMAIL, invited_by=None)
-    response = APIClient(HTTP_HOST=TEST_PORTAL_HOST).post(
-        "/v1/auth/token", {"email": MEMBER_EMAIL, "password": DEFAULT_PASSWORD}, format="json"
-    )
-    assert response.status_code == 200, response.content
+    status, tokens = portal_login(TEST_PORTAL_HOST, PORTAL_USER_EMAIL)
+    assert status == 200, tokens
     with tenant_context(portal):
-        member = PortalUser.objects.get(email=MEMBER_EMAIL)
+        member = PortalUser.objects.get(email=PORTAL_USER_EMAIL)
         session = PortalSession.objects.get(portal_user=member)
-    return PortalObjects(member, response.json()["access"], str(session.id), str(invitation.id))
+    return PortalObjects(member, tokens["access"], str(session.id), str(invitation.id))
 
 
-def _org_admin(admin: User, portal: Portal, _objects: PortalObjects) -> Persona:
-    """The session admin with a real access token, on the API host, naming the test portal by header."""
-    token = RefreshToken.for_user(admin).access_token
-    return Persona(
-        "org_admin", f"http://{MAIN_HOST}", {"Authorization": f"Bearer {token}", PORTAL_HEADER: str(portal.id)}
-    )
+def _owner(owner: User, portal: Portal, _objects: PortalObjects) -> Persona:
+    """The owner (the session admin) with a real access token, on the API host, naming the test portal by header."""
+    token = RefreshToken.for_user(owner).access_token
+    return Persona("owner", f"http://{MAIN_HOST}", {"Authorization": f"Bearer {token}", PORTAL_HEADER: str(portal.id)})
 
 
-def _portal_user(_admin: User, _portal: Portal, objects: PortalObjects) -> Persona:
-    """The member, with the portal-scoped token from logging in on the portal's host (which names the portal)."""
+def _portal_user(_owner: User, _portal: Portal, objects: PortalObjects) -> Persona:
+    """The portal user, with the portal-scoped token from logging in on the portal's host (which names the portal)."""
     return Persona("portal_user", f"http://{TEST_PORTAL_HOST}", {"Authorization": f"Bearer {objects.access}"})
 
 
 PERSONAS: dict[str, Callable[[User, Portal, PortalObjects], Persona]] = {
-    "org_admin": _org_admin,
+    "owner": _owner,
     "portal_user": _portal_user,
 }
 

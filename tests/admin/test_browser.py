@@ -181,21 +181,21 @@ def _delete_leftovers() -> None:
         portal_delete(portal=portal)
 
 
-def test_an_org_admin_runs_a_portal_and_another_org_sees_none_of_it(browser: Browser) -> None:
+def test_the_owner_runs_a_portal_and_an_outsider_sees_none_of_it(browser: Browser) -> None:
     started = time.monotonic()
-    acme, ada, _ = organization_create(
-        name="Acme Browsers", admin_email="ada@acme-browsers.test", admin_password=PASSWORD
+    acme, owner, _ = organization_create(
+        name="Acme Browsers", admin_email="owner@acme-browsers.test", admin_password=PASSWORD
     )
-    organization_create(name="Globex Browsers", admin_email="hank@globex-browsers.test", admin_password=PASSWORD)
+    organization_create(name="Globex Browsers", admin_email="outsider@globex-browsers.test", admin_password=PASSWORD)
     try:
-        _scenario(browser, acme=acme, ada=ada)
+        _scenario(browser, acme=acme, owner=owner)
     finally:
         _delete_leftovers()
     print(f"browser scenario: {time.monotonic() - started:.1f} s")
 
 
-def _scenario(browser: Browser, *, acme: Organization, ada: User) -> None:
-    browser.log_in(ada.email)
+def _scenario(browser: Browser, *, acme: Organization, owner: User) -> None:
+    browser.log_in(owner.email)
     assert "Your organizations and portals" in browser.text()
     browser.shot("index")
 
@@ -242,13 +242,13 @@ def _scenario(browser: Browser, *, acme: Organization, ada: User) -> None:
     assert "Revoked" in bob_row.text
     browser.shot("user-revoked")
 
-    # Another organization's admin sees none of it, and cannot reach it by URL.
+    # The outsider (an admin of another organization) sees none of it, and cannot reach it by URL.
     browser.log_out()
-    _foreign_admin_sees_nothing(browser, portal=portal, acme=acme, ada=ada, when="live")
+    _outsider_sees_nothing(browser, portal=portal, acme=acme, owner=owner, when="live")
 
     # Delete the portal through its confirmation page.
     browser.log_out()
-    browser.log_in(ada.email)
+    browser.log_in(owner.email)
     browser.get(f"/admin/portals/portal/{portal.pk}/change/")
     browser.click_and_wait(browser.find("a.deletelink"))
     assert "all of its data, for good" in browser.text()
@@ -260,11 +260,11 @@ def _scenario(browser: Browser, *, acme: Organization, ada: User) -> None:
     browser.shot("deleted")
 
     browser.log_out()
-    _foreign_admin_sees_nothing(browser, portal=portal, acme=acme, ada=ada, when="deleted")
+    _outsider_sees_nothing(browser, portal=portal, acme=acme, owner=owner, when="deleted")
 
 
-def _foreign_admin_sees_nothing(browser: Browser, *, portal: Portal, acme: Organization, ada: User, when: str) -> None:
-    browser.log_in("hank@globex-browsers.test")
+def _outsider_sees_nothing(browser: Browser, *, portal: Portal, acme: Organization, owner: User, when: str) -> None:
+    browser.log_in("outsider@globex-browsers.test")
     browser.get("/admin/portals/portal/")
     assert "Browser Portal" not in browser.text() and SLUG not in browser.text()
     assert "0 portals" in browser.text()
@@ -272,7 +272,7 @@ def _foreign_admin_sees_nothing(browser: Browser, *, portal: Portal, acme: Organ
     browser.get("/admin/accounts/organization/")
     assert acme.name not in browser.text()
     browser.get("/admin/accounts/orgmembership/")
-    assert ada.email not in browser.text()
+    assert owner.email not in browser.text()
     browser.get("/admin/portals/domain/")
     assert SLUG not in browser.text()
     browser.shot(f"foreign-domains-{when}")

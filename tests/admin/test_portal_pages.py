@@ -15,7 +15,7 @@ from customer_portal.admin_views import PAGE_SIZE
 from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
 from customer_portal.services import portal_config_update, portal_session_open
 from portals.models import Portal
-from tests.admin.conftest import invite
+from tests.conftest import invite
 from tests.factories import UserFactory
 
 
@@ -45,10 +45,10 @@ def _users(portal: Portal) -> dict[str, str]:
 
 
 def test_pasting_three_emails_invites_three_people(
-    admin_web: Client, portal: Portal, url: Callable[[str], str], django_capture_on_commit_callbacks
+    owner_web: Client, portal: Portal, url: Callable[[str], str], django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_web.post(
+        response = owner_web.post(
             url("invite"),
             {"emails": "ann@example.com\nbob@example.com, Bob Stone, manager\n\ncid@example.com", "send_email": "on"},
         )
@@ -66,23 +66,23 @@ def test_pasting_three_emails_invites_three_people(
 
 
 def test_an_account_holder_is_linked_and_a_member_is_already_one(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
     UserFactory(email="has-account@example.com")
     invite(portal, "member@example.com")
 
-    response = admin_web.post(url("invite"), {"emails": "has-account@example.com\nmember@example.com"})
+    response = owner_web.post(url("invite"), {"emails": "has-account@example.com\nmember@example.com"})
 
     assert _messages(response) == ["Invited 1 person: 0 invited, 1 linked to existing accounts, 1 already members."]
     assert _users(portal)["has-account@example.com"] == "active"
 
 
-def test_a_csv_upload_invites_its_rows(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+def test_a_csv_upload_invites_its_rows(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
     upload = SimpleUploadedFile(
         "people.csv", "\ufeffname,email,role\nDee,dee@example.com,manager\n,eve@example.com,\n".encode(), "text/csv"
     )
 
-    response = admin_web.post(url("invite"), {"csv_file": upload})
+    response = owner_web.post(url("invite"), {"csv_file": upload})
 
     assert response.status_code == 302
     with tenant_context(portal):
@@ -93,9 +93,9 @@ def test_a_csv_upload_invites_its_rows(admin_web: Client, portal: Portal, url: C
 
 
 def test_bad_rows_are_reported_by_line_and_nobody_is_invited(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
-    response = admin_web.post(url("invite"), {"emails": "ok@example.com\nnot-an-email\nx@example.com,X,owner"})
+    response = owner_web.post(url("invite"), {"emails": "ok@example.com\nnot-an-email\nx@example.com,X,owner"})
 
     assert response.status_code == 200
     assert response.context["adminform"].form.non_field_errors() == [
@@ -106,8 +106,8 @@ def test_bad_rows_are_reported_by_line_and_nobody_is_invited(
     assert _log_messages(portal) == []
 
 
-def test_an_empty_invite_is_refused(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
-    response = admin_web.post(url("invite"), {"emails": "  \n"})
+def test_an_empty_invite_is_refused(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    response = owner_web.post(url("invite"), {"emails": "  \n"})
 
     assert response.context["adminform"].form.non_field_errors() == [
         "Paste at least one e-mail address or choose a CSV file."
@@ -115,12 +115,12 @@ def test_an_empty_invite_is_refused(admin_web: Client, portal: Portal, url: Call
 
 
 def test_the_services_domain_rule_comes_back_on_the_offending_line(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
     with tenant_context(portal):
         portal_config_update(allowed_email_domains=["acme.test"])
 
-    response = admin_web.post(url("invite"), {"emails": "ok@acme.test\nout@elsewhere.test"})
+    response = owner_web.post(url("invite"), {"emails": "ok@acme.test\nout@elsewhere.test"})
 
     assert response.status_code == 200
     assert response.context["adminform"].form.non_field_errors() == [
@@ -133,17 +133,17 @@ def test_the_services_domain_rule_comes_back_on_the_offending_line(
 
 
 def test_the_users_page_counts_searches_filters_and_paginates(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
     invite(portal, *[f"user{n:03}@example.com" for n in range(PAGE_SIZE + 5)], "zed@other.test")
     with tenant_context(portal):
         PortalUser.objects.filter(email="zed@other.test").update(status=PortalUser.Status.REVOKED)
 
-    first = admin_web.get(url("users"))
-    second = admin_web.get(url("users") + "?p=2")
-    search = admin_web.get(url("users") + "?q=other.test")
-    revoked = admin_web.get(url("users") + "?status=revoked")
-    beyond = admin_web.get(url("users") + "?p=99")
+    first = owner_web.get(url("users"))
+    second = owner_web.get(url("users") + "?p=2")
+    search = owner_web.get(url("users") + "?q=other.test")
+    revoked = owner_web.get(url("users") + "?status=revoked")
+    beyond = owner_web.get(url("users") + "?p=99")
 
     assert len(first.context["users"]) == PAGE_SIZE and first.context["page"].paginator.count == PAGE_SIZE + 6
     assert len(second.context["users"]) == 6
@@ -159,12 +159,12 @@ def _ids(portal: Portal, *emails: str) -> list[str]:
         return [str(pk) for pk in PortalUser.objects.filter(email__in=emails).values_list("id", flat=True)]
 
 
-def test_revoke_then_restore(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+def test_revoke_then_restore(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
     invite(portal, "ann@example.com", "bob@example.com")
 
-    revoked = admin_web.post(url("users"), {"action": "revoke", "_selected_action": _ids(portal, "bob@example.com")})
+    revoked = owner_web.post(url("users"), {"action": "revoke", "_selected_action": _ids(portal, "bob@example.com")})
     assert _users(portal) == {"ann@example.com": "invited", "bob@example.com": "revoked"}
-    restored = admin_web.post(
+    restored = owner_web.post(
         url("users"), {"action": "restore", "_selected_action": _ids(portal, "ann@example.com", "bob@example.com")}
     )
 
@@ -181,17 +181,17 @@ def test_revoke_then_restore(admin_web: Client, portal: Portal, url: Callable[[s
 
 
 def test_remove_asks_first_then_deletes_the_membership(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
     invite(portal, "ann@example.com", "bob@example.com")
     selected = _ids(portal, "bob@example.com")
 
-    confirm = admin_web.post(url("users"), {"action": "remove", "_selected_action": selected})
+    confirm = owner_web.post(url("users"), {"action": "remove", "_selected_action": selected})
     assert confirm.status_code == 200 and "Yes, remove them" in confirm.content.decode()
     assert "bob@example.com" in confirm.content.decode() and "ann@example.com" not in confirm.content.decode()
     assert _users(portal) == {"ann@example.com": "invited", "bob@example.com": "invited"}
 
-    done = admin_web.post(url("users"), {"action": "remove", "confirm": "yes", "_selected_action": selected})
+    done = owner_web.post(url("users"), {"action": "remove", "confirm": "yes", "_selected_action": selected})
 
     assert done.status_code == 302
     assert _users(portal) == {"ann@example.com": "invited"}
@@ -199,11 +199,11 @@ def test_remove_asks_first_then_deletes_the_membership(
 
 
 def test_an_action_without_a_selection_changes_nothing(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
     invite(portal, "ann@example.com")
 
-    response = admin_web.post(url("users"), {"action": "revoke"})
+    response = owner_web.post(url("users"), {"action": "revoke"})
 
     assert "Items must be selected" in _messages(response)[0]
     assert _users(portal) == {"ann@example.com": "invited"}
@@ -213,7 +213,7 @@ def test_an_action_without_a_selection_changes_nothing(
 
 
 def test_invitations_resend_and_revoke(
-    admin_web: Client, portal: Portal, url: Callable[[str], str], django_capture_on_commit_callbacks
+    owner_web: Client, portal: Portal, url: Callable[[str], str], django_capture_on_commit_callbacks
 ) -> None:
     invite(portal, "ann@example.com", "bob@example.com")
     with tenant_context(portal):
@@ -222,11 +222,11 @@ def test_invitations_resend_and_revoke(
         )
         old_hash = Invitation.objects.get(id=ann).token_hash
 
-    listed = admin_web.get(url("invitations"))
+    listed = owner_web.get(url("invitations"))
     with django_capture_on_commit_callbacks(execute=True):
-        resent = admin_web.post(url("invitations"), {"action": "resend", "_selected_action": [ann]})
-    revoked = admin_web.post(url("invitations"), {"action": "revoke", "_selected_action": [bob]})
-    again = admin_web.post(url("invitations"), {"action": "resend", "_selected_action": [bob]})
+        resent = owner_web.post(url("invitations"), {"action": "resend", "_selected_action": [ann]})
+    revoked = owner_web.post(url("invitations"), {"action": "revoke", "_selected_action": [bob]})
+    again = owner_web.post(url("invitations"), {"action": "resend", "_selected_action": [bob]})
 
     assert sorted(invitation.portal_user.email for invitation in listed.context["invitations"]) == [
         "ann@example.com",
@@ -241,7 +241,7 @@ def test_invitations_resend_and_revoke(
         assert Invitation.objects.get(id=bob).status == Invitation.Status.REVOKED
     assert _users(portal)["bob@example.com"] == "revoked"
     assert [
-        invitation.portal_user.email for invitation in admin_web.get(url("invitations")).context["invitations"]
+        invitation.portal_user.email for invitation in owner_web.get(url("invitations")).context["invitations"]
     ] == ["ann@example.com"]
     assert _log_messages(portal) == [
         "Resent 1 invitation in portal acme: ann@example.com",
@@ -252,11 +252,11 @@ def test_invitations_resend_and_revoke(
 # Features ----------------------------------------------------------------------------------------
 
 
-def test_toggling_a_feature(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
-    page = admin_web.get(url("features")).content.decode()
-    on = admin_web.post(url("features"), {"feature": "chat", "enabled": "on"})
-    off = admin_web.post(url("features"), {"feature": "documents", "enabled": "off"})
-    unknown = admin_web.post(url("features"), {"feature": "nope", "enabled": "on"})
+def test_toggling_a_feature(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    page = owner_web.get(url("features")).content.decode()
+    on = owner_web.post(url("features"), {"feature": "chat", "enabled": "on"})
+    off = owner_web.post(url("features"), {"feature": "documents", "enabled": "off"})
+    unknown = owner_web.post(url("features"), {"feature": "nope", "enabled": "on"})
 
     assert "Live chat between portal users and your team." in page
     with tenant_context(portal):
@@ -285,8 +285,8 @@ SETTINGS = {
 }
 
 
-def test_settings_are_saved_through_the_service(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
-    response = admin_web.post(url("settings"), SETTINGS)
+def test_settings_are_saved_through_the_service(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    response = owner_web.post(url("settings"), SETTINGS)
 
     assert response.status_code == 302
     with tenant_context(portal):
@@ -302,16 +302,16 @@ def test_settings_are_saved_through_the_service(admin_web: Client, portal: Porta
         "allowed e-mail domains, session timeout (minutes)"
     ]
     # The page shows the portal's colour, and saving the same values again changes nothing.
-    assert "--portal-color: #aa3300" in admin_web.get(url("settings")).content.decode()
-    again = admin_web.post(url("settings"), {**SETTINGS, "primary_color": "#aa3300"})
+    assert "--portal-color: #aa3300" in owner_web.get(url("settings")).content.decode()
+    again = owner_web.post(url("settings"), {**SETTINGS, "primary_color": "#aa3300"})
     assert _messages(again)[-1] == "Nothing changed."
     assert len(_log_messages(portal)) == 1
 
 
 def test_invalid_settings_are_form_errors_and_nothing_is_saved(
-    admin_web: Client, portal: Portal, url: Callable[[str], str]
+    owner_web: Client, portal: Portal, url: Callable[[str], str]
 ) -> None:
-    response = admin_web.post(
+    response = owner_web.post(
         url("settings"),
         {
             **SETTINGS,
@@ -334,16 +334,16 @@ def test_invalid_settings_are_form_errors_and_nothing_is_saved(
 # Sessions ----------------------------------------------------------------------------------------
 
 
-def test_ending_a_live_session(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+def test_ending_a_live_session(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
     account = UserFactory(email="pat@example.com")
     invite(portal, account.email)
     with tenant_context(portal):
         session = portal_session_open(user=account, ip_address="192.0.2.7", user_agent="pytest browser")
 
-    listed = admin_web.get(url("sessions"))
-    ended = admin_web.post(url("sessions"), {"session": str(session.id)})
-    twice = admin_web.post(url("sessions"), {"session": str(session.id)})
-    garbage = admin_web.post(url("sessions"), {"session": "not-a-uuid"})
+    listed = owner_web.get(url("sessions"))
+    ended = owner_web.post(url("sessions"), {"session": str(session.id)})
+    twice = owner_web.post(url("sessions"), {"session": str(session.id)})
+    garbage = owner_web.post(url("sessions"), {"session": "not-a-uuid"})
 
     assert [item.id for item in listed.context["sessions"]] == [session.id]
     assert "192.0.2.7" in listed.content.decode()
@@ -351,13 +351,13 @@ def test_ending_a_live_session(admin_web: Client, portal: Portal, url: Callable[
     assert _messages(twice) == _messages(garbage) == ["That session had already ended."]
     with tenant_context(portal):
         assert PortalSession.objects.get(id=session.id).ended_at is not None
-    assert admin_web.get(url("sessions")).context["sessions"] == []
+    assert owner_web.get(url("sessions")).context["sessions"] == []
     assert _log_messages(portal) == ["Ended a session of pat@example.com in portal acme"]
 
 
-def test_the_history_page_lists_the_portals_log(admin_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
-    admin_web.post(url("features"), {"feature": "chat", "enabled": "on"})
+def test_the_history_page_lists_the_portals_log(owner_web: Client, portal: Portal, url: Callable[[str], str]) -> None:
+    owner_web.post(url("features"), {"feature": "chat", "enabled": "on"})
 
-    page = admin_web.get(f"/admin/portals/portal/{portal.pk}/history/").content.decode()
+    page = owner_web.get(f"/admin/portals/portal/{portal.pk}/history/").content.decode()
 
     assert "Turned on feature Chat in portal acme" in page

@@ -12,8 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from customer_portal.models import PortalSession, PortalUser
 from customer_portal.services import InviteEntry, portal_session_open, portal_session_touch, portal_users_invite
 from customer_portal.tokens import portal_token_pair
-from tests.conftest import bearer_client, make_portal
-from tests.customer_portal.conftest import portal_login
+from tests.conftest import MAIN_HOST, PORTAL_USER_EMAIL, bearer_client, make_portal, portal_login, token_client
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +39,8 @@ def _call(client: APIClient, method: str, path: str, **extra: str):
     return getattr(client, method)(path, {}, format="json", **extra)
 
 
-def test_anonymous_callers_get_401_everywhere(host):
-    anonymous = APIClient(HTTP_HOST=host)
+def test_anonymous_callers_get_401_everywhere(portal_host):
+    anonymous = APIClient(HTTP_HOST=portal_host)
     for method, path in [*ADMIN_ENDPOINTS, ("get", "/v1/customer-portal/config"), ("get", "/v1/customer-portal/me")]:
         response = _call(anonymous, method, path)
         assert response.status_code == 401, (method, path)
@@ -52,10 +52,11 @@ def test_portal_users_get_403_on_admin_endpoints(portal_user):
         assert _call(portal_user.client, method, path).status_code == 403, (method, path)
 
 
-def test_a_foreign_admin_gets_404_on_the_portal_host_and_by_header(host, portal, make_admin):
-    foreign = make_admin()
-    on_host = bearer_client(foreign, host=host)
-    by_header = bearer_client(foreign)
+@pytest.mark.parametrize("who", ["outsider", "member"])
+def test_outsiders_and_members_get_404_on_the_portal_host_and_by_header(portal_host, portal, request, who):
+    caller = request.getfixturevalue(who)  # an admin of another org; a non-admin member of the owning org
+    on_host = bearer_client(caller, host=portal_host)
+    by_header = bearer_client(caller)
     for method, path in [*ADMIN_ENDPOINTS, ("get", "/v1/customer-portal/config")]:
         for client, extra in ((on_host, {}), (by_header, {"HTTP_X_PORTAL_ID": str(portal.id)})):
             response = _call(client, method, path, **extra)
@@ -63,16 +64,16 @@ def test_a_foreign_admin_gets_404_on_the_portal_host_and_by_header(host, portal,
             assert response.json() == {"detail": "Portal not found."}
 
 
-def test_the_admin_reaches_every_endpoint_by_host_and_by_header(admin, admin_on_portal, portal):
-    by_header = bearer_client(admin)
-    for client, extra in ((admin_on_portal, {}), (by_header, {"HTTP_X_PORTAL_ID": str(portal.id)})):
+def test_the_owner_reaches_every_endpoint_by_host_and_by_header(owner, owner_on_portal, portal):
+    by_header = bearer_client(owner)
+    for client, extra in ((owner_on_portal, {}), (by_header, {"HTTP_X_PORTAL_ID": str(portal.id)})):
         assert client.get("/v1/customer-portal/config", **extra).status_code == 200
         assert client.get("/v1/customer-portal/users", **extra).status_code == 200
         assert client.get("/v1/customer-portal/stats", **extra).status_code == 200
 
 
-def test_the_main_host_needs_a_portal_id_header(admin):
-    client = bearer_client(admin)
+def test_the_main_host_needs_a_portal_id_header(owner):
+    client = bearer_client(owner)
 
     missing = client.get("/v1/customer-portal/config")
     unknown = client.get("/v1/customer-portal/config", HTTP_X_PORTAL_ID="7d8f5b8e-1111-4222-8333-944455556666")
@@ -87,7 +88,7 @@ def test_the_main_host_needs_a_portal_id_header(admin):
 # Portal login and portal-scoped tokens ---------------------------------------------------------
 
 
-def test_portal_login_opens_a_session_and_me_shows_it(portal_user, host):
+def test_portal_login_opens_a_session_and_me_shows_it(portal_user, portal_host):
     response = portal_user.client.get("/v1/customer-portal/me", HTTP_USER_AGENT="pytest")
 
     assert response.status_code == 200
@@ -95,33 +96,29 @@ def test_portal_login_opens_a_session_and_me_shows_it(portal_user, host):
     assert body["user"]["id"] == str(portal_user.member.id)
     assert body["user"]["status"] == "active"
     assert body["user"]["last_login_at"] is not None
-    assert body["portal"]["domain"] == host
-    assert body["session"]["user"] == {"id": str(portal_user.member.id), "email": "member@example.com"}
+    assert body["portal"]["domain"] == portal_host
+    assert body["session"]["user"] == {"id": str(portal_user.member.id), "email": PORTAL_USER_EMAIL}
 
 
-def test_portal_login_needs_an_active_membership(host, portal, make_portal_user):
-    from tests.factories import UserFactory
-
-    UserFactory(email="outsider@example.com")
+def test_portal_login_needs_an_active_membership(portal_host, portal, make_portal_user):
+    UserFactory(email="no-membership@example.com")
     revoked = make_portal_user("revoked@example.com")
     with tenant_context(portal):
         PortalUser.objects.filter(id=revoked.member.id).update(status=PortalUser.Status.REVOKED)
 
-    outsider_status, outsider_body = portal_login(host, "outsider@example.com")
-    revoked_status, revoked_body = portal_login(host, "revoked@example.com")
-    wrong_status, wrong_body = portal_login(host, "nobody@example.com")
+    stranger_status, stranger_body = portal_login(portal_host, "no-membership@example.com")
+    revoked_status, revoked_body = portal_login(portal_host, "revoked@example.com")
+    wrong_status, wrong_body = portal_login(portal_host, "nobody@example.com")
 
-    assert outsider_status == revoked_status == wrong_status == 401
-    assert outsider_body == revoked_body == wrong_body  # nothing tells a non-member from a wrong password
+    assert stranger_status == revoked_status == wrong_status == 401
+    assert stranger_body == revoked_body == wrong_body  # nothing tells a non-member from a wrong password
 
 
-def test_a_portal_token_is_refused_on_another_portal_and_on_the_api_host(portal_user, admin):
-    other = make_portal(admin, name="Other", slug="other")
+def test_a_portal_token_is_refused_on_another_portal_and_on_the_api_host(portal_user, owner):
+    other = make_portal(owner, name="Other", slug="other")
 
-    on_other_host = APIClient(HTTP_HOST="other.localhost")
-    on_other_host.credentials(HTTP_AUTHORIZATION=f"Bearer {portal_user.access}")
-    on_api_host = APIClient(HTTP_HOST="localhost")
-    on_api_host.credentials(HTTP_AUTHORIZATION=f"Bearer {portal_user.access}")
+    on_other_host = token_client(portal_user.access, "other.localhost")
+    on_api_host = token_client(portal_user.access, MAIN_HOST)
 
     assert on_other_host.get("/v1/customer-portal/config").status_code == 401
     assert on_api_host.get("/v1/portal").status_code == 401
@@ -130,35 +127,40 @@ def test_a_portal_token_is_refused_on_another_portal_and_on_the_api_host(portal_
     assert refresh.status_code == 401
 
 
-def test_refresh_keeps_the_portal_scope(portal_user, host):
-    response = APIClient(HTTP_HOST=host).post("/v1/auth/token/refresh", {"refresh": portal_user.refresh}, format="json")
+def test_refresh_keeps_the_portal_scope(portal_user, portal_host):
+    response = APIClient(HTTP_HOST=portal_host).post(
+        "/v1/auth/token/refresh", {"refresh": portal_user.refresh}, format="json"
+    )
     assert response.status_code == 200
-    client = APIClient(HTTP_HOST=host)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    client = token_client(response.json()["access"], portal_host)
 
     assert client.get("/v1/customer-portal/me").status_code == 200
 
 
 @pytest.mark.parametrize("how", ["logout", "revoke", "end-session", "remove"])
-def test_access_and_refresh_tokens_die_at_once(portal_user, admin_on_portal, host, how):
+def test_access_and_refresh_tokens_die_at_once(portal_user, owner_on_portal, portal_host, how):
     member_id, session_id = (
         portal_user.member.id,
         portal_user.client.get("/v1/customer-portal/me").json()["session"]["id"],
     )
 
     if how == "logout":
-        response = APIClient(HTTP_HOST=host).post("/v1/auth/logout", {"refresh": portal_user.refresh}, format="json")
+        response = APIClient(HTTP_HOST=portal_host).post(
+            "/v1/auth/logout", {"refresh": portal_user.refresh}, format="json"
+        )
     elif how == "revoke":
-        response = admin_on_portal.delete(f"/v1/customer-portal/users/{member_id}/access")
+        response = owner_on_portal.delete(f"/v1/customer-portal/users/{member_id}/access")
         assert response.json()["status"] == "revoked"
     elif how == "end-session":
-        response = admin_on_portal.delete(f"/v1/customer-portal/sessions/{session_id}")
+        response = owner_on_portal.delete(f"/v1/customer-portal/sessions/{session_id}")
     else:
-        response = admin_on_portal.delete(f"/v1/customer-portal/users/{member_id}")
+        response = owner_on_portal.delete(f"/v1/customer-portal/users/{member_id}")
     assert response.status_code == 200
 
     assert portal_user.client.get("/v1/customer-portal/me").status_code == 401
-    refresh = APIClient(HTTP_HOST=host).post("/v1/auth/token/refresh", {"refresh": portal_user.refresh}, format="json")
+    refresh = APIClient(HTTP_HOST=portal_host).post(
+        "/v1/auth/token/refresh", {"refresh": portal_user.refresh}, format="json"
+    )
     assert refresh.status_code == 401
 
 
@@ -181,13 +183,13 @@ def test_the_session_check_refuses_at_once(portal, portal_user, how):
     assert response.json()["detail"] == "The portal session has ended."
 
 
-def test_a_session_id_works_only_with_the_account_it_was_opened_for(portal, portal_user, make_portal_user, host):
+def test_a_session_id_works_only_with_the_account_it_was_opened_for(portal, portal_user, make_portal_user, portal_host):
     other = make_portal_user(email="other@example.com")
     with tenant_context(portal):
         session = PortalSession.objects.get(portal_user=portal_user.member)
     mixed = portal_token_pair(user=other.account, portal=portal, session=session)["access"]
 
-    response = APIClient(HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {mixed}").get("/v1/customer-portal/me")
+    response = token_client(mixed, portal_host).get("/v1/customer-portal/me")
 
     assert response.status_code == 401
 
@@ -203,10 +205,10 @@ def test_the_session_check_loads_the_member_and_session_as_the_orm_does(portal, 
             assert type(getattr(loaded, model_field.attname)) is type(getattr(model_instance, model_field.attname))
 
 
-def test_a_token_kept_verified_by_the_worker_still_expires(portal_user, host):
+def test_a_token_kept_verified_by_the_worker_still_expires(portal_user, portal_host):
     token = AccessToken(portal_user.access)
     token.set_exp(lifetime=timedelta(seconds=2))
-    client = APIClient(HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = token_client(str(token), portal_host)
     assert client.get("/v1/customer-portal/config").status_code == 200
     assert client.get("/v1/customer-portal/config").status_code == 200  # the kept one
 
@@ -217,9 +219,9 @@ def test_a_token_kept_verified_by_the_worker_still_expires(portal_user, host):
     assert response.json()["detail"] == "Given token not valid for any token type"
 
 
-def test_the_prepared_session_check_follows_the_schema(admin, portal, portal_user):
+def test_the_prepared_session_check_follows_the_schema(owner, portal, portal_user):
     """The check is prepared once per connection; each portal's tables are still its own."""
-    other = make_portal(admin, name="Other")
+    other = make_portal(owner, name="Other")
     with tenant_context(other):
         portal_users_invite(
             portal=other, entries=[InviteEntry(email=portal_user.account.email)], invited_by=None, send_email=False
@@ -240,31 +242,31 @@ def test_the_prepared_session_check_follows_the_schema(admin, portal, portal_use
         assert check(portal, other_session.id) is None
 
 
-def test_a_revoked_member_is_restored_by_a_new_invite(portal_user, admin_on_portal, host):
-    admin_on_portal.delete(f"/v1/customer-portal/users/{portal_user.member.id}/access")
+def test_a_revoked_member_is_restored_by_a_new_invite(portal_user, owner_on_portal, portal_host):
+    owner_on_portal.delete(f"/v1/customer-portal/users/{portal_user.member.id}/access")
 
-    response = admin_on_portal.post("/v1/customer-portal/users/invite", {"email": "member@example.com"}, format="json")
+    response = owner_on_portal.post("/v1/customer-portal/users/invite", {"email": PORTAL_USER_EMAIL}, format="json")
 
     assert response.status_code == 201
     assert response.json()["results"][0]["status"] == "linked"
-    assert portal_login(host, "member@example.com")[0] == 200
+    assert portal_login(portal_host, PORTAL_USER_EMAIL)[0] == 200
 
 
-def test_an_org_admin_removed_from_the_org_is_refused(admin, admin_on_portal):
-    assert admin_on_portal.get("/v1/customer-portal/users").status_code == 200
-    admin.org_memberships.all().delete()
+def test_an_org_admin_removed_from_the_org_is_refused(owner, owner_on_portal):
+    assert owner_on_portal.get("/v1/customer-portal/users").status_code == 200
+    owner.org_memberships.all().delete()
 
-    assert admin_on_portal.get("/v1/customer-portal/users").status_code == 404
+    assert owner_on_portal.get("/v1/customer-portal/users").status_code == 404
 
 
-def test_tokens_for_a_deleted_portal_stop_working(portal_user, admin, portal, django_capture_on_commit_callbacks):
+def test_tokens_for_a_deleted_portal_stop_working(portal_user, owner, portal, django_capture_on_commit_callbacks):
     from portals.services import portal_delete
 
     with django_capture_on_commit_callbacks(execute=True):
         portal_delete(portal=portal)
 
     assert portal_user.client.get("/v1/customer-portal/me").status_code == 404
-    by_header = bearer_client(admin)
+    by_header = bearer_client(owner)
     assert by_header.get("/v1/customer-portal/config", HTTP_X_PORTAL_ID=str(portal.id)).status_code == 404
 
 

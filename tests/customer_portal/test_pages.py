@@ -1,6 +1,5 @@
 """Server-rendered pages on portal hosts: the home page and invitation acceptance (customer_portal.pages)."""
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,12 +19,12 @@ from customer_portal.pages import EXISTING_ACCOUNT_NOTICE, PASSWORDS_DIFFER
 from customer_portal.selectors import live_sessions
 from customer_portal.services import INVALID_INVITATION
 from portals.models import Portal
-from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST, bearer_client
+from tests.conftest import INVITE_LINK, MAIN_HOST, PORTAL_HOST, TEST_PORTAL_HOST
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-HOST = "acme.localhost"
+HOST = PORTAL_HOST
 EMAIL = "new.person@example.com"
 NEW_PASSWORD = "plum orchard lantern 1987"
 WRONG_PASSWORD = "not the password at all"
@@ -34,36 +33,25 @@ Invite = Callable[..., str]
 
 
 @pytest.fixture
-def portal(admin_client: APIClient) -> Portal:
-    response = admin_client.post("/v1/portal", {"name": "Acme"}, format="json")
-    assert response.status_code == 201
-    return Portal.objects.get(id=response.json()["id"])
+def page_client(portal_host: str) -> Client:
+    return Client(HTTP_HOST=portal_host)
 
 
 @pytest.fixture
-def admin_on_portal(admin: User, portal: Portal) -> APIClient:
-    return bearer_client(admin, host=HOST)
-
-
-@pytest.fixture
-def page_client(portal: Portal) -> Client:
-    return Client(HTTP_HOST=HOST)
-
-
-@pytest.fixture
-def invite(admin_client: APIClient, portal: Portal, django_capture_on_commit_callbacks: Any) -> Invite:
+def invite_by_mail(owner_api: APIClient, portal: Portal, django_capture_on_commit_callbacks: Any) -> Invite:
     """Invite someone through the API and return the token from the e-mailed link."""
 
     def make(email: str = EMAIL, name: str = "New Person") -> str:
         with django_capture_on_commit_callbacks(execute=True):
-            response = admin_client.post(
+            response = owner_api.post(
                 f"/v1/portal/{portal.id}/users", {"users": [{"email": email, "name": name}]}, format="json"
             )
         assert response.status_code == 201
         assert response.json()["results"][0]["status"] == "invited"
-        link = re.search(r"https?://acme\.localhost(?::\d+)?/invite/(\S+)", mail.outbox[-1].body)
+        link = INVITE_LINK.search(mail.outbox[-1].body)
         assert link is not None
-        return link.group(1)
+        assert link.group("host") in (HOST, f"{HOST}:8000"), link.group("host")
+        return link.group("token")
 
     return make
 
@@ -94,8 +82,8 @@ def _assert_invalid_page(response: HttpResponse, *hidden: str) -> None:
 # Home page -----------------------------------------------------------------------------------------
 
 
-def test_home_shows_the_branding_and_only_enabled_features(admin_on_portal: APIClient, page_client: Client) -> None:
-    config = admin_on_portal.patch(
+def test_home_shows_the_branding_and_only_enabled_features(owner_on_portal: APIClient, page_client: Client) -> None:
+    config = owner_on_portal.patch(
         "/v1/customer-portal/config",
         {
             "display_name": "Acme Customers",
@@ -107,8 +95,8 @@ def test_home_shows_the_branding_and_only_enabled_features(admin_on_portal: APIC
         format="json",
     )
     assert config.status_code == 200
-    admin_on_portal.patch("/v1/customer-portal/features/chat/toggle", {"enabled": True}, format="json")
-    admin_on_portal.patch("/v1/customer-portal/features/documents/toggle", {"enabled": False}, format="json")
+    owner_on_portal.patch("/v1/customer-portal/features/chat/toggle", {"enabled": True}, format="json")
+    owner_on_portal.patch("/v1/customer-portal/features/documents/toggle", {"enabled": False}, format="json")
 
     response = page_client.get("/")
 
@@ -128,8 +116,8 @@ def test_home_shows_the_branding_and_only_enabled_features(admin_on_portal: APIC
     assert "https://" not in content.replace("https://cdn.example.com/acme.png", "")  # no external assets
 
 
-def test_home_falls_back_to_the_portal_name_and_shows_nobody(page_client: Client, invite: Invite) -> None:
-    invite()
+def test_home_falls_back_to_the_portal_name_and_shows_nobody(page_client: Client, invite_by_mail: Invite) -> None:
+    invite_by_mail()
 
     content = page_client.get("/").content.decode()
 
@@ -138,9 +126,9 @@ def test_home_falls_back_to_the_portal_name_and_shows_nobody(page_client: Client
     assert "New Person" not in content
 
 
-def test_home_escapes_a_hostile_welcome_message(admin_on_portal: APIClient, page_client: Client) -> None:
+def test_home_escapes_a_hostile_welcome_message(owner_on_portal: APIClient, page_client: Client) -> None:
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
-    admin_on_portal.patch(
+    owner_on_portal.patch(
         "/v1/customer-portal/config", {"welcome_message": hostile, "display_name": '"><b>x</b>'}, format="json"
     )
 
@@ -163,8 +151,10 @@ def test_pages_send_a_strict_content_security_policy(page_client: Client) -> Non
 # Invitation form -----------------------------------------------------------------------------------
 
 
-def test_a_valid_link_asks_a_new_person_for_name_and_password_twice(page_client: Client, invite: Invite) -> None:
-    token = invite()
+def test_a_valid_link_asks_a_new_person_for_name_and_password_twice(
+    page_client: Client, invite_by_mail: Invite
+) -> None:
+    token = invite_by_mail()
 
     response = page_client.get(f"/invite/{token}")
 
@@ -181,8 +171,8 @@ def test_a_valid_link_asks_a_new_person_for_name_and_password_twice(page_client:
     assert response["Referrer-Policy"] == "no-referrer"
 
 
-def test_a_valid_link_asks_an_account_holder_only_for_the_password(page_client: Client, invite: Invite) -> None:
-    token = invite()
+def test_a_valid_link_asks_an_account_holder_only_for_the_password(page_client: Client, invite_by_mail: Invite) -> None:
+    token = invite_by_mail()
     UserFactory(email=EMAIL.upper())  # the account appeared after the invitation (e.g. through another portal)
 
     response = page_client.get(f"/invite/{token}")
@@ -196,8 +186,8 @@ def test_a_valid_link_asks_an_account_holder_only_for_the_password(page_client: 
     assert 'name="password_confirm"' not in content
 
 
-def test_accepting_creates_the_account_once(page_client: Client, invite: Invite, portal: Portal) -> None:
-    token = invite()
+def test_accepting_creates_the_account_once(page_client: Client, invite_by_mail: Invite, portal: Portal) -> None:
+    token = invite_by_mail()
 
     response = _accept(page_client, token, name="Nadia New", password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
 
@@ -233,8 +223,10 @@ def test_accepting_creates_the_account_once(page_client: Client, invite: Invite,
     assert account.name == "Nadia New"
 
 
-def test_mismatched_passwords_are_422_and_change_nothing(page_client: Client, invite: Invite, portal: Portal) -> None:
-    token = invite()
+def test_mismatched_passwords_are_422_and_change_nothing(
+    page_client: Client, invite_by_mail: Invite, portal: Portal
+) -> None:
+    token = invite_by_mail()
 
     response = _accept(page_client, token, name="Nadia", password=NEW_PASSWORD, password_confirm=NEW_PASSWORD + "x")
 
@@ -249,8 +241,8 @@ def test_mismatched_passwords_are_422_and_change_nothing(page_client: Client, in
     assert _invitation(portal).status == Invitation.Status.PENDING
 
 
-def test_a_weak_password_is_422_next_to_the_field(page_client: Client, invite: Invite, portal: Portal) -> None:
-    token = invite()
+def test_a_weak_password_is_422_next_to_the_field(page_client: Client, invite_by_mail: Invite, portal: Portal) -> None:
+    token = invite_by_mail()
 
     response = _accept(page_client, token, name="Nadia", password="12345678", password_confirm="12345678")
 
@@ -264,9 +256,9 @@ def test_a_weak_password_is_422_next_to_the_field(page_client: Client, invite: I
 
 
 def test_an_account_holder_with_a_wrong_password_is_422_and_nothing_changes(
-    page_client: Client, invite: Invite, portal: Portal
+    page_client: Client, invite_by_mail: Invite, portal: Portal
 ) -> None:
-    token = invite()
+    token = invite_by_mail()
     account = UserFactory(email=EMAIL)
 
     response = _accept(page_client, token, password=WRONG_PASSWORD)
@@ -284,9 +276,9 @@ def test_an_account_holder_with_a_wrong_password_is_422_and_nothing_changes(
 
 
 def test_an_account_holder_with_the_right_password_is_linked(
-    page_client: Client, invite: Invite, portal: Portal
+    page_client: Client, invite_by_mail: Invite, portal: Portal
 ) -> None:
-    token = invite()
+    token = invite_by_mail()
     account = UserFactory(email=EMAIL, name="Known Person")
 
     response = _accept(page_client, token, password=DEFAULT_PASSWORD)
@@ -307,8 +299,8 @@ def test_an_account_holder_with_the_right_password_is_linked(
     "token",
     ["garbage", "A" * 43, "x" * 200, "x" * 201, "%3Cscript%3Ealert(1)%3C", "%E2%98%83", "a%00b"],
 )
-def test_unknown_tokens_get_the_neutral_404_page(page_client: Client, invite: Invite, token: str) -> None:
-    invite()
+def test_unknown_tokens_get_the_neutral_404_page(page_client: Client, invite_by_mail: Invite, token: str) -> None:
+    invite_by_mail()
 
     response = page_client.get(f"/invite/{token}")
     posted = _accept(page_client, token, name="X", password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
@@ -318,8 +310,8 @@ def test_unknown_tokens_get_the_neutral_404_page(page_client: Client, invite: In
     assert not User.objects.filter(email__iexact=EMAIL).exists()
 
 
-def test_an_expired_invitation_is_404(page_client: Client, invite: Invite, portal: Portal) -> None:
-    token = invite()
+def test_an_expired_invitation_is_404(page_client: Client, invite_by_mail: Invite, portal: Portal) -> None:
+    token = invite_by_mail()
     with tenant_context(portal):
         Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -332,10 +324,10 @@ def test_an_expired_invitation_is_404(page_client: Client, invite: Invite, porta
 
 
 def test_a_revoked_invitation_is_404(
-    page_client: Client, invite: Invite, portal: Portal, admin_on_portal: APIClient
+    page_client: Client, invite_by_mail: Invite, portal: Portal, owner_on_portal: APIClient
 ) -> None:
-    token = invite()
-    revoked = admin_on_portal.delete(f"/v1/customer-portal/invitations/{_invitation(portal).id}")
+    token = invite_by_mail()
+    revoked = owner_on_portal.delete(f"/v1/customer-portal/invitations/{_invitation(portal).id}")
     assert revoked.status_code == 200
 
     response = page_client.get(f"/invite/{token}")
@@ -346,16 +338,16 @@ def test_a_revoked_invitation_is_404(
     assert not User.objects.filter(email__iexact=EMAIL).exists()
 
 
-def test_a_link_only_works_on_its_own_portal(invite: Invite, test_portal: Portal) -> None:
-    token = invite()
+def test_a_link_only_works_on_its_own_portal(invite_by_mail: Invite, test_portal: Portal) -> None:
+    token = invite_by_mail()
 
     response = Client(HTTP_HOST=TEST_PORTAL_HOST).get(f"/invite/{token}")
 
     _assert_invalid_page(response, EMAIL)
 
 
-def test_the_pages_do_not_exist_on_the_main_host(invite: Invite) -> None:
-    token = invite()
+def test_the_pages_do_not_exist_on_the_main_host(invite_by_mail: Invite) -> None:
+    token = invite_by_mail()
     client = Client(HTTP_HOST=MAIN_HOST)
 
     for path in ("/invite/x", f"/invite/{token}"):
@@ -370,8 +362,8 @@ def test_the_pages_do_not_exist_on_the_main_host(invite: Invite) -> None:
 # CSRF and throttling -------------------------------------------------------------------------------
 
 
-def test_the_form_is_csrf_protected(portal: Portal, invite: Invite) -> None:
-    token = invite()
+def test_the_form_is_csrf_protected(portal: Portal, invite_by_mail: Invite) -> None:
+    token = invite_by_mail()
     client = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     fields = {"name": "Nadia", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
 
@@ -387,10 +379,10 @@ def test_the_form_is_csrf_protected(portal: Portal, invite: Invite) -> None:
 
 
 def test_password_attempts_share_the_accept_throttle(
-    page_client: Client, invite: Invite, portal: Portal, settings: Any
+    page_client: Client, invite_by_mail: Invite, portal: Portal, settings: Any
 ) -> None:
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "2/min"}}
-    token = invite()
+    token = invite_by_mail()
     UserFactory(email=EMAIL)
 
     statuses = [_accept(page_client, token, password=WRONG_PASSWORD).status_code for _ in range(2)]
