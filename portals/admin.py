@@ -23,7 +23,7 @@ from portals.admin_forms import PortalChangeForm, PortalCreateForm, form_errors_
 from portals.admin_selectors import admin_portal_organizations, admin_portal_scope
 from portals.admin_views import PORTAL_VIEWS, PortalView
 from portals.models import Domain, Portal
-from portals.selectors import portal_user_counts
+from portals.selectors import portal_migration_outcomes, portal_user_counts
 from portals.services import UNSET, portal_create, portal_delete, portal_host, portal_update
 from portalsite.admin_site import ScopedModelAdmin, ScopedRelatedFilter, admin_site, request_is_operator
 from portalsite.errors import ApplicationError
@@ -52,9 +52,14 @@ def _custom_domain(portal: Portal) -> str | None:
     return next((domain.domain for domain in portal.domains.all() if domain.is_custom), None)
 
 
+def _migration_fact(portal: Portal) -> str:
+    outcome = portal_migration_outcomes(portals=[portal]).get(portal.id)
+    return outcome.summary if outcome is not None else "- (not seen by migrate_portals yet)"
+
+
 @admin.register(Portal, site=admin_site)
 class PortalAdmin(ScopedModelAdmin):
-    list_display = ["name", "organization", "host", "custom_domain", "user_count", "manage", "created_at"]
+    list_display = ["name", "organization", "host", "custom_domain", "user_count", "migrations", "manage", "created_at"]
     list_display_links = ["name"]
     list_filter = [("organization", ScopedRelatedFilter)]
     list_select_related = ["organization"]
@@ -87,6 +92,7 @@ class PortalAdmin(ScopedModelAdmin):
         counts = portal_user_counts(portals=changelist.result_list)
         for portal in changelist.result_list:
             portal.admin_user_count = counts.get(portal.id, 0)
+        self._annotate_migrations(changelist.result_list)
         return changelist
 
     @admin.display(description="host")
@@ -100,6 +106,18 @@ class PortalAdmin(ScopedModelAdmin):
     @admin.display(description="users")
     def user_count(self, portal: Portal) -> int:
         return getattr(portal, "admin_user_count", 0)
+
+    # migrate_portals outcomes: one query for the page -------------------------------------------
+
+    def _annotate_migrations(self, portals: Iterable[Portal]) -> None:
+        outcomes = portal_migration_outcomes(portals=portals)
+        for portal in portals:
+            portal.admin_migration = outcomes.get(portal.id)
+
+    @admin.display(description="migrations")
+    def migrations(self, portal: Portal) -> str:
+        outcome = getattr(portal, "admin_migration", None)
+        return outcome.state if outcome is not None else "-"
 
     @admin.display(description="manage")
     def manage(self, portal: Portal) -> str:
@@ -211,6 +229,7 @@ class PortalAdmin(ScopedModelAdmin):
             ("Custom domain", _custom_domain(portal) or "-"),
             ("Schema", portal.schema_name),
             ("Users", str(counts.get(portal.id, 0))),
+            ("Migrations", _migration_fact(portal)),
         ]
 
     # Delete: one portal at a time, through portal_delete --------------------------------------

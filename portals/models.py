@@ -70,3 +70,14 @@ class PortalMigration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.portal_id}: {self.state}"
+
+    @property
+    def summary(self) -> str:
+        """One line for tables and the admin: state, last migration applied, duration, when; the error if any."""
+        parts = [self.state, self.last_applied]
+        if self.duration_ms is not None:
+            parts.append(f"{self.duration_ms:.0f} ms")
+        if self.finished_at is not None:
+            parts.append(f"{self.finished_at:%Y-%m-%d %H:%M} UTC")
+        summary = ", ".join(part for part in parts if part)
+        return f"{summary}: {self.error}" if self.error else summary

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Organization, OrgMembership, User
 from customer_portal.models import PortalUser
-from portals.models import Portal
+from portals.models import Portal, PortalMigration
 from portalsite.errors import NotFoundError, uuid_or_not_found
 
 
@@ -76,3 +76,9 @@ def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
             cursor.execute(" UNION ALL ".join(selects), params)
             counts.update(cursor.fetchall())
     return counts
+
+
+def portal_migration_outcomes(*, portals: Iterable[Portal]) -> dict[uuid.UUID, PortalMigration]:
+    """Each portal's last `migrate_portals` outcome, in one query (a portal it never saw has none)."""
+    return {row.portal_id: row for row in PortalMigration.objects.filter(portal_id__in=[p.pk for p in portals])}
+

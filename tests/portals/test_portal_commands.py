@@ -1,5 +1,6 @@
 import json
 import uuid
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from accounts.models import Organization, OrgMembership, User
 from customer_portal.models import Invitation, PortalSettings, PortalUser
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.management.commands import invite_portal_users
-from portals.models import Domain, Portal
+from portals.models import Domain, Portal, PortalMigration
 from portals.provisioning import spare_pool_refill
 from portals.services import portal_create
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
@@ -246,11 +247,13 @@ def test_list_portals_shows_a_table_of_real_portals_only(admin, portal):
     spare_pool_refill(size=1)  # at least one spare to hide, whatever earlier tests took (rolled back)
     spares = list(Portal.objects.filter(is_spare=True).values_list("slug", "schema_name"))
     assert spares
+    PortalMigration.objects.create(portal=other, state=PortalMigration.State.FAILED, error="boom")
 
     out, _ = _run("list_portals")
 
     lines = out.splitlines()
-    assert lines[0].split() == ["id", "slug", "name", "organization", "domain", "custom", "domain", "users"]
+    header = ["id", "slug", "name", "organization", "domain", "custom", "domain", "users", "migrations"]
+    assert lines[0].split() == header
     row = next(line for line in lines if line.startswith(str(portal.id))).split()
     assert row == [
         str(portal.id),
@@ -261,8 +264,9 @@ def test_list_portals_shows_a_table_of_real_portals_only(admin, portal):
         "acme-support.localhost",
         "-",
         "0",
+        "-",
     ]
-    assert any(line.startswith(str(other.id)) for line in lines)
+    assert next(line for line in lines if line.startswith(str(other.id))).split()[-1] == "failed"
     for slug, schema_name in spares:
         assert slug not in out and schema_name not in out
     assert "Public" not in out
@@ -288,7 +292,12 @@ def test_list_portals_json_has_the_portal_response_shape(admin, portal, django_a
         )
     organization = _organization(admin)
 
-    with django_assert_num_queries(4, info="organization, portals, domains, user counts"):
+    PortalMigration.objects.create(
+        portal=portal, state=PortalMigration.State.CURRENT, last_applied="customer_portal.0003_primary_color_format",
+        duration_ms=12.5, finished_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )  # fmt: skip
+
+    with django_assert_num_queries(5, info="organization, portals, domains, user counts, migration outcomes"):
         out, _ = _run("list_portals", "--org", str(organization.id), "--json")
 
     listed = json.loads(out)
@@ -305,6 +314,7 @@ def test_list_portals_json_has_the_portal_response_shape(admin, portal, django_a
             "user_count",
             "created_at",
             "updated_at",
+            "migration",
         }
         for item in listed
     )
@@ -313,6 +323,14 @@ def test_list_portals_json_has_the_portal_response_shape(admin, portal, django_a
     assert first["organization_id"] == str(organization.id)
     assert (first["domain"], first["custom_domain"], first["user_count"]) == ("acme-support.localhost", None, 2)
     assert (second["custom_domain"], second["user_count"]) == ("help.example.com", 0)
+    assert first["migration"] == {
+        "state": "current",
+        "last_applied": "customer_portal.0003_primary_color_format",
+        "error": None,
+        "duration_ms": 12.5,
+        "finished_at": "2026-01-02T03:04:05+00:00",
+    }
+    assert second["migration"] is None  # not seen by migrate_portals yet
 
 
 def test_list_portals_json_is_an_empty_list_for_an_org_without_portals(admin):
