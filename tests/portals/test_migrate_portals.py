@@ -35,6 +35,7 @@ APP = "customer_portal"
 FIELD = "0901_fleet_note"
 DATA = "0902_fleet_data"
 CHECK = "0903_fleet_check"
+SQUASH = "0901_squashed_0902_fleet"
 MIGRATIONS = {
     FIELD: '''
 from django.db import migrations, models
@@ -68,6 +69,28 @@ class Migration(migrations.Migration):
     dependencies = {dependencies!r}
     operations = [migrations.RunPython(forwards, backwards)]
 ''',
+    SQUASH: '''
+from django.db import migrations, models
+
+
+def forwards(apps, schema_editor):
+    settings = apps.get_model("customer_portal", "PortalSettings").objects.get(id=1)
+    settings.fleet_note = "note: " + (settings.display_name or "unnamed")
+    settings.save(update_fields=["fleet_note"])
+    apps.get_model("customer_portal", "Feature").objects.create(key="fleet", enabled=True)
+
+
+class Migration(migrations.Migration):
+    replaces = [("customer_portal", "0901_fleet_note"), ("customer_portal", "0902_fleet_data")]
+    dependencies = {dependencies!r}
+    operations = [
+        migrations.AddField("portalsettings", "fleet_note", models.CharField(max_length=100, null=True, db_index=True)),
+        migrations.AddIndex(
+            "portalsettings", models.Index(fields=["fleet_note", "updated_at"], name="cp_fleet_note_idx")
+        ),
+        migrations.RunPython(forwards, migrations.RunPython.noop),
+    ]
+''',
     CHECK: '''
 from django.db import migrations, models
 
@@ -100,6 +123,9 @@ def throwaway(tmp_path: Path) -> Iterator[Callable[..., str]]:
             shutil.copy(file, folder / file.name)
         dependencies = list(leaf)
         for name in names:
+            if name == SQUASH:  # it replaces the ones before it, so it starts where they start
+                (folder / f"{name}.py").write_text(MIGRATIONS[name].format(dependencies=list(leaf)))
+                continue
             (folder / f"{name}.py").write_text(MIGRATIONS[name].format(dependencies=dependencies))
             dependencies = [(APP, name)]
         packages.append(package)
@@ -271,6 +297,34 @@ def test_a_data_dependent_failure_stops_only_its_schemas_and_a_second_run_retrie
     for schema in schemas:
         assert _catalog(schema) == fresh, schema
     assert set(PortalMigration.objects.filter(portal__in=bad).values_list("state", flat=True)) == {"current"}
+
+
+@pytest.mark.django_db
+def test_a_squashed_migration_is_applied_and_recorded_as_migrate_does(session_admin, spare_pool, throwaway):
+    portal = portal_create(admin=session_admin, name="Squashed", slug="fleet-squashed")
+    partial = portal_create(admin=session_admin, name="Partial", slug="fleet-partial")
+    throwaway(FIELD, DATA, SQUASH)
+    with connection.cursor() as cursor:  # only the first of the replaced ones recorded: neither side of the squash
+        quoted = connection.ops.quote_name(partial.schema_name)
+        insert = f"INSERT INTO {quoted}.django_migrations (app, name, applied) VALUES (%s, %s, now())"  # noqa: S608
+        cursor.execute(insert, [APP, FIELD])
+    partial_before = _catalog(partial.schema_name)
+
+    with pytest.raises(CommandError, match=f"^1 schema\\(s\\) failed: {partial.schema_name}$"):
+        _run()
+
+    fresh = _fresh()  # Django's own path: the squash applied, then its replaced ones and itself recorded
+    assert {(APP, FIELD), (APP, DATA), (APP, SQUASH)} <= set(fresh["migrations"])
+    for schema in _tenant_schemas():
+        if schema != partial.schema_name:
+            assert _catalog(schema) == fresh, schema
+    assert _catalog(partial.schema_name) == partial_before
+    error = PortalMigration.objects.get(portal=partial).error
+    assert error == (
+        f"squashed migration {APP}.{SQUASH} is partly applied; "
+        f"run `manage.py migrate_schemas --schema {partial.schema_name}` for this schema"
+    )
+    assert PortalMigration.objects.get(portal=portal).last_applied == f"{APP}.{SQUASH}"
 
 
 @pytest.mark.django_db

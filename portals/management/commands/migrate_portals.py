@@ -38,7 +38,8 @@ class Command(BaseCommand):
                 raise CommandError(f"No portal {options['portal']!r}")
         verbosity = options["verbosity"]
         scan = fleet_scan(portal=portal)
-        self._summary(scan)
+        if verbosity >= 1 or options["plan"]:
+            self._summary(scan)
         if options["plan"]:
             self._plan(scan)
             return
@@ -58,13 +59,12 @@ class Command(BaseCommand):
             finally:
                 portal_schema_migrated.disconnect(dispatch_uid="migrate_portals")
         seconds = time.perf_counter() - started
-        if not result.outcomes:
-            return
         applied = sorted({name for outcome in result.migrated for name in outcome.applied})
-        self.stdout.write(
-            f"Migrated {len(result.migrated)} schema(s) in {seconds:.1f} s"
-            + (f" (applied {', '.join(applied)})" if applied else "")
-        )
+        if result.outcomes and verbosity >= 1:
+            self.stdout.write(
+                f"Migrated {len(result.migrated)} schema(s) in {seconds:.1f} s"
+                + (f" (applied {', '.join(applied)})" if applied else "")
+            )
         for outcome in result.failed:
             self.stderr.write(f"FAILED {outcome.schema_name}: {outcome.error}")
         if result.not_tried:
