@@ -29,13 +29,12 @@ depend on its tables, so when it fails nothing else is tried.
 import contextlib
 import multiprocessing
 import os
-import queue
 import signal
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection, wait
 
 from django.apps import apps as global_apps
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
@@ -580,74 +579,83 @@ def fleet_migrate(*, scan: FleetScan, parallel: int = 1) -> FleetResult:
 # Worker processes ------------------------------------------------------------------------------
 
 
-def _worker(tasks: Any, results: Any, work: list[tuple[FleetSchema, _Plan]]) -> None:
-    """A forked process: Django, the plans and their rendered states come from the parent, set up once."""
+def _worker(conn: Connection, work: list[tuple[FleetSchema, _Plan]]) -> None:
+    """A forked process: Django, the plans and their rendered states come from the parent, set up once.
+    It takes one schema at a time from the parent and answers each with its outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the workers
     try:
-        while (index := tasks.get()) is not None:
-            results.put(("start", os.getpid(), index, None))
+        while (index := conn.recv()) is not None:
             schema, plan = work[index]
-            results.put(("done", os.getpid(), index, _schema_migrate(schema=schema, plan=plan)))
+            conn.send(_schema_migrate(schema=schema, plan=plan))
     finally:
         connection.close()
 
 
 def _run_in_workers(*, tasks: list[tuple[FleetSchema, _Plan]], processes: int, recorder: _Recorder) -> None:
+    """Hand out schemas one at a time to `processes` forked workers. The parent knows which schema each
+    worker holds, so a worker that dies (killed for memory, say) fails that schema only; the others
+    take the rest."""
     if connection.in_atomic_block:
         raise RuntimeError("parallel workers need autocommit: the connection is closed before they are forked")
     connection.close()  # the workers must not share its socket; it reconnects on the next query
     context = multiprocessing.get_context("fork")  # workers inherit the prepared plans and the settings
-    task_queue, results = context.Queue(), context.Queue()
-    workers = [
-        context.Process(target=_worker, args=(task_queue, results, tasks), daemon=True) for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    # Fed after the fork, so no queue feeder thread exists in the parent while it forks.
-    for index in range(len(tasks)):
-        task_queue.put(index)
-    for _ in workers:
-        task_queue.put(None)
-    finished: set[int] = set()
-    running: dict[int, int] = {}  # worker pid -> index of the schema it took last
-    reaped: set[int] = set()
-    quiet_after_exit = False
+    workers: dict[Connection, multiprocessing.process.BaseProcess] = {}
+    for _ in range(processes):
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_worker, args=(child_end, tasks), daemon=True)
+        process.start()
+        child_end.close()
+        workers[parent_end] = process
+    waiting = list(range(len(tasks) - 1, -1, -1))  # popped from the end: in order
+    holding: dict[Connection, int] = {}
 
-    def finish(index: int, outcome: SchemaOutcome) -> None:
-        if index not in finished:  # a late report from a worker already given up for dead is dropped
-            finished.add(index)
-            recorder.add(outcome)
+    def hand_out(conn: Connection) -> None:
+        try:
+            if waiting:
+                holding[conn] = waiting.pop()
+                conn.send(holding[conn])
+            else:
+                conn.send(None)
+        except OSError:  # it died after its last answer: the sentinel says so; the schema goes back
+            if conn in holding:
+                waiting.append(holding.pop(conn))
+
+    def bury(conn: Connection) -> None:
+        process = workers.pop(conn)
+        process.join(timeout=10)
+        if conn in holding:
+            index = holding.pop(conn)
+            error = f"worker process {process.pid} died (exit code {process.exitcode})"
+            recorder.add(_failed(tasks[index][0], error))
+        conn.close()
 
     try:
-        while len(finished) < len(tasks):
-            try:
-                kind, pid, index, outcome = results.get(timeout=0.5)
-            except queue.Empty:
-                for worker in workers:
-                    if worker.is_alive() or worker.exitcode == 0 or worker.pid in reaped:
-                        continue
-                    reaped.add(worker.pid)
-                    if (taken := running.pop(worker.pid, None)) is not None:
-                        error = f"worker process {worker.pid} died (exit code {worker.exitcode})"
-                        finish(taken, _failed(tasks[taken][0], error))
-                if not any(worker.is_alive() for worker in workers):
-                    if quiet_after_exit:  # everything they sent before exiting has been read
-                        for left in range(len(tasks)):
-                            finish(left, _failed(tasks[left][0], "not tried: every worker process exited"))
-                    quiet_after_exit = True
-                continue
-            if kind == "start":
-                running[pid] = index
-            else:
-                running.pop(pid, None)
-                finish(index, outcome)
+        for conn in list(workers):
+            hand_out(conn)
+        while workers:
+            sentinels = {process.sentinel: conn for conn, process in workers.items()}
+            for ready in wait([*workers, *sentinels], timeout=5):
+                conn = sentinels[ready] if isinstance(ready, int) else ready
+                if conn not in workers:
+                    continue  # buried already through its other handle
+                if ready in sentinels and not conn.poll():
+                    bury(conn)
+                    continue
+                try:
+                    outcome = conn.recv()
+                except EOFError:
+                    bury(conn)
+                    continue
+                holding.pop(conn, None)
+                recorder.add(outcome)
+                hand_out(conn)
+        for index in reversed(waiting):  # every worker died with schemas left
+            recorder.add(_failed(tasks[index][0], "not tried: every worker process died"))
     finally:
-        for worker in workers:
-            if worker.is_alive() and len(finished) < len(tasks):
-                worker.terminate()  # its open transaction dies with its connection: the schema is untouched
-            worker.join(timeout=30)
-        task_queue.close()
-        results.close()
+        for conn, process in workers.items():
+            process.terminate()  # interrupted: an open transaction dies with its connection, the schema untouched
+            process.join(timeout=10)
+            conn.close()
 
 
 def _failed(schema: FleetSchema, error: str) -> SchemaOutcome:

@@ -36,6 +36,7 @@ FIELD = "0901_fleet_note"
 DATA = "0902_fleet_data"
 CHECK = "0903_fleet_check"
 SQUASH = "0901_squashed_0902_fleet"
+DIE = "0904_fleet_die"
 MIGRATIONS = {
     FIELD: '''
 from django.db import migrations, models
@@ -90,6 +91,21 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(forwards, migrations.RunPython.noop),
     ]
+''',
+    DIE: '''
+import os
+
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    if apps.get_model("customer_portal", "PortalSettings").objects.get(id=1).welcome_message == "die":
+        os._exit(3)  # the worker process dies mid-migration, as an out-of-memory kill would end it
+
+
+class Migration(migrations.Migration):
+    dependencies = {dependencies!r}
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
 ''',
     CHECK: '''
 from django.db import migrations, models
@@ -328,6 +344,21 @@ def test_a_squashed_migration_is_applied_and_recorded_as_migrate_does(session_ad
 
 
 @pytest.mark.django_db
+def test_after_migrate_schemas_there_is_nothing_left_to_do(spare_pool, test_portal, throwaway, outcomes):
+    throwaway(FIELD)
+    call_command("migrate_schemas", verbosity=0)  # django-tenants' own command, public and every tenant
+
+    out, _ = _run()
+
+    schemas = _tenant_schemas()
+    assert out.splitlines() == [
+        "public schema: current",
+        f"{len(schemas)} portal and spare schema(s): {len(schemas)} current, 0 behind",
+    ]
+    assert outcomes == []
+
+
+@pytest.mark.django_db
 def test_plan_lists_what_would_run_and_writes_nothing(session_admin, spare_pool, throwaway):
     portal = portal_create(admin=session_admin, name="Planned", slug="fleet-planned")
     throwaway(FIELD)
@@ -412,27 +443,37 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(spare_pool, throwaway)
 
 
 def test_parallel_run_in_real_processes(spare_pool, django_db_blocker, throwaway, outcomes):
-    """Committed: two spares of the test's own, one made to fail; the run's migrations are rolled back after."""
+    """Committed: spares of the test's own, one made to fail and one whose worker dies; the run's migrations
+    are rolled back after with migrate_schemas, and the spares dropped."""
     with django_db_blocker.unblock():
         before = list(PortalMigration.objects.values())
-        mine = [spare_schema_create(), spare_schema_create()]
-        failing = mine[1]
+        mine = [spare_schema_create() for _ in range(3)]
+        failing, dying = mine[1], mine[2]
         _welcome(failing, "forbidden")
+        _welcome(dying, "die")
         (latest,) = MigrationLoader(None).graph.leaf_nodes(APP)
-        throwaway(FIELD, CHECK)
+        throwaway(FIELD, CHECK, DIE)
         try:
             with pytest.raises(CommandError) as failed:
                 _run("--parallel", "2")
-            assert str(failed.value) == f"1 schema(s) failed: {failing.schema_name}"
-            workers = {outcome.worker_pid for outcome in outcomes if outcome.kind != "public"}
+
+            names = sorted([failing.schema_name, dying.schema_name])
+            assert str(failed.value) == f"2 schema(s) failed: {', '.join(names)}"
+            died = next(outcome for outcome in outcomes if outcome.schema_name == dying.schema_name)
+            assert died.error.startswith("worker process ") and died.error.endswith(" died (exit code 3)")
+            assert PortalMigration.objects.get(portal=dying).state == "failed"
+            assert (APP, FIELD) not in _applied(dying.schema_name)  # its transaction died with its connection
+            workers = {outcome.worker_pid for outcome in outcomes if outcome.kind != "public" and outcome.worker_pid}
             assert workers and os.getpid() not in workers  # forked workers migrated the portal and spare schemas
             assert next(o for o in outcomes if o.kind == "public").worker_pid == os.getpid()  # public: here, first
+            assert (APP, DIE) in _applied(mine[0].schema_name)
 
             _welcome(failing, "fixed")
+            _welcome(dying, "fixed")
             outcomes.clear()
             _run("--parallel", "2")
 
-            assert [outcome.schema_name for outcome in outcomes] == [failing.schema_name]
+            assert sorted(outcome.schema_name for outcome in outcomes) == names
             fresh = _fresh("fleet_fresh_parallel")
             for schema in _tenant_schemas():
                 assert _catalog(schema) == fresh, schema
@@ -445,5 +486,4 @@ def test_parallel_run_in_real_processes(spare_pool, django_db_blocker, throwaway
             PortalMigration.objects.exclude(pk__in=[row["portal_id"] for row in before]).delete()
             for row in before:
                 PortalMigration.objects.filter(pk=row["portal_id"]).update(**row)
-        assert {(APP, FIELD), (APP, CHECK)}.isdisjoint(_applied("public"))
-
+        assert {(APP, FIELD), (APP, CHECK), (APP, DIE)}.isdisjoint(_applied("public"))

@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 f"The public schema failed, so {len(result.not_tried)} other schema(s) were not tried (left pending)."
             )
         if result.failed:
-            names = ", ".join(outcome.schema_name for outcome in result.failed)
+            names = ", ".join(sorted(outcome.schema_name for outcome in result.failed))
             raise CommandError(f"{len(result.failed)} schema(s) failed: {names}")
 
     def _summary(self, scan: FleetScan) -> None:
