@@ -499,11 +499,26 @@ def _run_lock() -> Iterator[None]:
 
 
 class _Recorder:
-    """Outcomes from wherever they were made: signal, keep, write to PortalMigration in batches."""
+    """Outcomes from wherever they were made: signal, keep, write to PortalMigration in batches.
 
-    def __init__(self, result: FleetResult) -> None:
+    The table lives in the public schema, which may be the schema being migrated: until it exists
+    (the first run after its migration lands, or a public schema that failed before creating it),
+    outcomes are reported but not written.
+    """
+
+    def __init__(self, result: FleetResult, *, table_exists: bool) -> None:
         self.result = result
         self.unwritten: list[SchemaOutcome] = []
+        self._table_exists = table_exists
+
+    def writable(self) -> bool:
+        if not self._table_exists:
+            quote = connection.ops.quote_name
+            table = f"{quote(get_public_schema_name())}.{quote(PortalMigration._meta.db_table)}"
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+                self._table_exists = bool(cursor.fetchone()[0])
+        return self._table_exists
 
     def add(self, outcome: SchemaOutcome) -> None:
         self.result.outcomes.append(outcome)
@@ -513,9 +528,13 @@ class _Recorder:
             self.flush()
 
     def flush(self) -> None:
-        if self.unwritten:
+        if self.unwritten and self.writable():
             portal_migrations_record(outcomes=self.unwritten)
-            self.unwritten = []
+        self.unwritten = []
+
+    def mark(self, *, schemas: Sequence[FleetSchema], state: str) -> None:
+        if schemas and self.writable():
+            portal_migrations_mark(schemas=schemas, state=state)
 
 
 def fleet_migrate(*, scan: FleetScan, parallel: int = 1) -> FleetResult:
@@ -529,12 +548,12 @@ def fleet_migrate(*, scan: FleetScan, parallel: int = 1) -> FleetResult:
     if parallel < 1:
         raise ValueError("parallel must be at least 1")
     result = FleetResult(scan=scan)
-    recorder = _Recorder(result)
+    public = scan.public
+    # A current public schema has every public migration applied, this table's included.
+    recorder = _Recorder(result, table_exists=public is not None and public.schema_name not in scan.missing)
     with _run_lock():
         connection.prepare_database()
-        portal_migrations_mark(schemas=scan.current, state=PortalMigration.State.CURRENT)
         groups = scan.groups()
-        public = scan.public
         if public is not None and public.schema_name in scan.missing:
             missing = scan.missing[public.schema_name]
             plan = _plan_prepare(missing=missing, expected=scan.expected, schema=public)
@@ -546,15 +565,16 @@ def fleet_migrate(*, scan: FleetScan, parallel: int = 1) -> FleetResult:
             recorder.flush()
             if outcome.state == PortalMigration.State.FAILED:
                 result.not_tried = [schema for schema in scan.behind if schema.kind != "public"]
-                portal_migrations_mark(schemas=result.not_tried, state=PortalMigration.State.PENDING)
+                recorder.mark(schemas=result.not_tried, state=PortalMigration.State.PENDING)
                 return result
+        recorder.mark(schemas=scan.current, state=PortalMigration.State.CURRENT)
         for schema in scan.absent:
             recorder.add(_schema_migrate(schema=schema, plan=_Plan()))
         work = [(schema, missing) for missing, schemas in groups.items() for schema in schemas]
         if not work:
             recorder.flush()
             return result
-        portal_migrations_mark(schemas=[schema for schema, _ in work], state=PortalMigration.State.MIGRATING)
+        recorder.mark(schemas=[schema for schema, _ in work], state=PortalMigration.State.MIGRATING)
         plans = {missing: _plan_prepare(missing=missing, expected=scan.expected, schema=schemas[0])
                  for missing, schemas in groups.items()}  # fmt: skip
         tasks = [(schema, plans[missing]) for schema, missing in work]
@@ -567,7 +587,7 @@ def fleet_migrate(*, scan: FleetScan, parallel: int = 1) -> FleetResult:
         except BaseException:
             recorder.flush()
             done = {outcome.schema_name for outcome in result.outcomes}
-            portal_migrations_mark(
+            recorder.mark(
                 schemas=[schema for schema, _ in tasks if schema.schema_name not in done],
                 state=PortalMigration.State.PENDING,
             )

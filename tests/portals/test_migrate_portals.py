@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
@@ -37,6 +38,7 @@ DATA = "0902_fleet_data"
 CHECK = "0903_fleet_check"
 SQUASH = "0901_squashed_0902_fleet"
 DIE = "0904_fleet_die"
+PUBLIC_FAILS = "0901_fleet_public_fails"  # a portals (shared app) migration: it runs in the public schema only
 MIGRATIONS = {
     FIELD: '''
 from django.db import migrations, models
@@ -92,6 +94,18 @@ class Migration(migrations.Migration):
         migrations.RunPython(forwards, migrations.RunPython.noop),
     ]
 ''',
+    PUBLIC_FAILS: '''
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    raise RuntimeError("the public schema's migration failed")
+
+
+class Migration(migrations.Migration):
+    dependencies = {dependencies!r}
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+''',
     DIE: '''
 import os
 
@@ -127,14 +141,14 @@ class Migration(migrations.Migration):
 def throwaway(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """`throwaway(FIELD, CHECK)` makes those migrations (in that order, after the app's latest) the app's."""
     packages: list[str] = []
-    leaf = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes(APP)
     overrides: list[Any] = []
 
-    def make(*names: str) -> str:
+    def make(*names: str, app: str = APP) -> str:
+        leaf = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes(app)
         package = f"fleet_migrations_{uuid.uuid4().hex[:10]}"
         folder = tmp_path / package
         folder.mkdir()
-        source = Path(import_module(f"{APP}.migrations").__file__).parent  # type: ignore[arg-type]
+        source = Path(import_module(f"{app}.migrations").__file__).parent  # type: ignore[arg-type]
         for file in source.glob("*.py"):
             shutil.copy(file, folder / file.name)
         dependencies = list(leaf)
@@ -145,7 +159,7 @@ def throwaway(tmp_path: Path) -> Iterator[Callable[..., str]]:
             (folder / f"{name}.py").write_text(MIGRATIONS[name].format(dependencies=dependencies))
             dependencies = [(APP, name)]
         packages.append(package)
-        override = override_settings(MIGRATION_MODULES={APP: package})
+        override = override_settings(MIGRATION_MODULES={**settings.MIGRATION_MODULES, app: package})
         override.enable()
         overrides.append(override)
         return package
@@ -341,6 +355,40 @@ def test_a_squashed_migration_is_applied_and_recorded_as_migrate_does(session_ad
         f"run `manage.py migrate_schemas --schema {partial.schema_name}` for this schema"
     )
     assert PortalMigration.objects.get(portal=portal).last_applied == f"{APP}.{SQUASH}"
+
+
+@pytest.mark.django_db
+def test_when_the_public_schema_fails_nothing_else_is_tried(spare_pool, test_portal, throwaway, outcomes):
+    throwaway(FIELD)
+    throwaway(PUBLIC_FAILS, app="portals")
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match=r"^1 schema\(s\) failed: public$"):
+        call_command("migrate_portals", stdout=out, stderr=err)
+
+    schemas = _tenant_schemas()
+    assert [outcome.schema_name for outcome in outcomes] == ["public"]
+    assert outcomes[0].error == f"portals.{PUBLIC_FAILS}: RuntimeError: the public schema's migration failed"
+    left = f"The public schema failed, so {len(schemas)} other schema(s) were not tried (left pending)."
+    assert left in err.getvalue()
+    assert all((APP, FIELD) not in _applied(schema) for schema in ["public", *schemas])
+    states = PortalMigration.objects.filter(portal__schema_name__in=schemas).values_list("state", flat=True)
+    assert sorted(states) == ["pending"] * len(schemas)
+
+
+@pytest.mark.django_db
+def test_the_first_run_makes_the_outcome_table_in_the_public_schema_before_writing_to_it(
+    spare_pool, test_portal, outcomes
+):
+    call_command("migrate_schemas", "portals", "0003_spare_index", shared=True, verbosity=0)  # before this feature
+
+    _run()
+
+    assert [(outcome.schema_name, outcome.applied) for outcome in outcomes] == [
+        ("public", ("portals.0004_portalmigration",))
+    ]
+    recorded = dict(PortalMigration.objects.values_list("portal__schema_name", "state"))
+    assert recorded == {schema: "current" for schema in ["public", *_tenant_schemas()]}
 
 
 @pytest.mark.django_db
