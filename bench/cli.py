@@ -20,7 +20,7 @@ from bench import endpoints, scenarios
 from bench.database import BenchDatabaseBusy, bench_caches, database_copy, throwaway_database, using
 from bench.database import settle as settle_database
 from bench.load import WRK_MISSING, LoadResult, Target, wrk_available
-from bench.migrate import MigrateRun, migrate_schemas, migration_package
+from bench.migrate import MigrateRun, MigrationPackage, migrate_schemas, migration_package, run_command
 from bench.report import Figure, Spread, at_least, at_most, json_write, table
 from bench.scenarios import Round, log
 from bench.server import BenchServer
@@ -69,6 +69,13 @@ LOAD_ROWS: dict[str, tuple[str, float | None]] = {
 # 200 bytes per request or more shows). A worker's RSS drifts up for its first ~12,000 requests by
 # well under that while the allocator reaches its high-water mark (see bench/README.md).
 MEMORY_GROWTH_LIMIT_MIB = 1.0
+# Fleet migrations: the process count of both sides, the no-op runs of migrate_portals (a few seconds
+# each; migrate_schemas' no-op takes minutes at 1,000 schemas and runs once), and the targets.
+FLEET_PROCESSES = 2
+FLEET_NOOP_REPEATS = 3
+FLEET_NOOP_TARGET = 50.0
+FLEET_APPLY_TARGET = 5.0
+FLEET_RSS_GROWTH_LIMIT_MIB = 1.0
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -83,8 +90,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
     parser.add_argument(
         "--only",
-        choices=["hot"],
-        help="hot: only the hot-endpoint figures (users list, queries per request, throughput, memory), on one org",
+        choices=["hot", "fleet"],
+        help="hot: only the hot-endpoint figures (users list, queries per request, throughput, memory), on one org; "
+        "fleet: only the fleet-migration figures (grow to N portals, then migrate)",
     )
     arguments = parser.parse_args(argv)
     if arguments.portals is not None and arguments.portals <= SMALL:
@@ -150,7 +158,7 @@ def _measure(plan: Plan, cache_dir: Path, database_name: str, *, settle: bool) -
         queries_batch = [scenarios.service_invite(admin=admin, count_queries=True) for _ in range(2)]
         queries_few = [scenarios.service_invite(admin=admin, count=10, count_queries=True) for _ in range(2)]
     hot_figures, hot_meta = _measure_hot(plan, cache_dir, database_name, admin=admin)
-    migrate_figures = _measure_migrate(cache_dir, database_name)
+    migrate_figures = _measure_migrate(cache_dir, database_name, executors=True)
 
     creates_small, creates_large = Spread.of(_flat(small, "creates")), Spread.of(_flat(large, "creates"))
     scale = creates_large.median / creates_small.median
@@ -352,18 +360,132 @@ def _memory_figure(samples: list[endpoints.MemorySample], plan: Plan, *, portals
     )
 
 
-def _measure_migrate(cache_dir: Path, database_name: str) -> list[Figure]:
-    """One new tenant migration over every schema, with the standard executor, then the next one with
-    the multiprocessing executor (TENANT_MULTIPROCESSING_MAX_PROCESSES=2)."""
+def _measure_fleet_only(
+    plan: Plan, cache_dir: Path, database_name: str, *, settle: bool
+) -> tuple[list[Figure], dict[str, Any]]:
+    """`--only fleet`: the organization grown to N portals (and the spare pool), then the fleet figures."""
+    log("setting up: organization, admin, spare pool")
+    _, admin = scenarios.bench_org_create()
+    scenarios.pool_ensure(settings.PORTAL_SPARE_POOL_SIZE)
+    log(f"growing to {plan.portals} portals")
+    scenarios.populate(admin=admin, target=plan.portals)
+    if settle:
+        log(f"settled: {settle_database(checkpoint=True)}")
+    figures = _measure_migrate(cache_dir, database_name, executors=False)
+    meta = {"plan": asdict(plan), "settled": settle, "only": "fleet", "existing_portals_at_end": plan.portals,
+            "server_slow_path_creates": 0}  # fmt: skip
+    return figures, meta
+
+
+def _measure_migrate(cache_dir: Path, database_name: str, *, executors: bool) -> list[Figure]:
+    """With `executors`: one new tenant migration over every schema, with the standard executor, then the
+    next one with the multiprocessing executor (TENANT_MULTIPROCESSING_MAX_PROCESSES=2). Then the fleet
+    figures: migrate_portals against migrate_schemas, in the same package of throwaway migrations."""
     schemas = Portal.objects.exclude(schema_name="public").count()
-    with migration_package(2) as package:
-        log(f"migrate_schemas: one new tenant migration over {schemas} schemas, standard executor")
-        standard = migrate_schemas(package=package, executor="standard", database_name=database_name,
-                                   cache_dir=cache_dir)  # fmt: skip
-        log(f"migrate_schemas: the next one, multiprocessing executor (2 processes): {standard.seconds:.1f} s before")
-        parallel = migrate_schemas(package=package, executor="multiprocessing", database_name=database_name,
-                                   cache_dir=cache_dir)  # fmt: skip
-    return _migrate_figures(standard, parallel)
+    figures = []
+    with migration_package(2 if executors else 0) as package:
+        if executors:
+            log(f"migrate_schemas: one new tenant migration over {schemas} schemas, standard executor")
+            standard = migrate_schemas(package=package, executor="standard", database_name=database_name,
+                                       cache_dir=cache_dir)  # fmt: skip
+            log(f"migrate_schemas: the next one, multiprocessing executor (2 processes): {standard.seconds:.1f} s "
+                "before")  # fmt: skip
+            parallel = migrate_schemas(package=package, executor="multiprocessing", database_name=database_name,
+                                       cache_dir=cache_dir)  # fmt: skip
+            figures += _migrate_figures(standard, parallel)
+        figures += _measure_fleet(package, cache_dir, database_name, schemas=schemas)
+    return figures
+
+
+def _measure_fleet(package: MigrationPackage, cache_dir: Path, database_name: str, *, schemas: int) -> list[Figure]:
+    """migrate_portals against migrate_schemas over every schema (public, portals, spares), each the command
+    line an operator runs, side by side: one new AddField + AddIndex migration with 2 processes each
+    (multiprocessing executor; --parallel 2), then nothing to apply (the standard executor)."""
+
+    def run(*arguments: str, label: str) -> MigrateRun:
+        return run_command(package=package, arguments=list(arguments), label=label, database_name=database_name,
+                           cache_dir=cache_dir)  # fmt: skip
+
+    # The executor runs above migrated tenants only: bring the public schema level first, untimed.
+    run("migrate_schemas", "--shared", "--noinput", label="shared")
+    name = package.add()
+    log(f"fleet: {name} (AddField + index) over {schemas} schemas + public, "
+        f"migrate_schemas --executor=multiprocessing ({FLEET_PROCESSES} processes)")  # fmt: skip
+    theirs = run("migrate_schemas", "--executor=multiprocessing", "--noinput", label="multiprocessing")
+    name = package.add()
+    log(f"fleet: {name}, migrate_portals --parallel {FLEET_PROCESSES} ({theirs.seconds:.1f} s before)")
+    ours = run("migrate_portals", f"--parallel={FLEET_PROCESSES}", label="migrate_portals")
+    log(f"fleet: nothing to apply, migrate_portals x {FLEET_NOOP_REPEATS} around one migrate_schemas "
+        f"({ours.seconds:.1f} s before)")  # fmt: skip
+    noop_ours = [run("migrate_portals", label="migrate_portals")]
+    noop_theirs = run("migrate_schemas", "--noinput", label="standard")
+    noop_ours += [run("migrate_portals", label="migrate_portals") for _ in range(FLEET_NOOP_REPEATS - 1)]
+    if len(ours.per_schema_ms) != schemas + 1:
+        raise RuntimeError(f"migrate_portals migrated {len(ours.per_schema_ms)} of {schemas + 1} schemas")
+    for one in noop_ours:
+        if one.per_schema_ms:
+            raise RuntimeError(f"migrate_portals found {len(one.per_schema_ms)} schema(s) to migrate in a no-op run")
+    return _fleet_figures(ours=ours, theirs=theirs, noop_ours=noop_ours, noop_theirs=noop_theirs)
+
+
+def _worker_rss(run: MigrateRun) -> dict[int, list[float]]:
+    """Each worker's VmRSS (MiB) after each of its schemas, in order; the public schema (migrated by the
+    command's own process in both commands) left out."""
+    series: dict[int, list[float]] = {}
+    for schema, pid, kib in run.rss_kib:
+        if schema != "public":
+            series.setdefault(pid, []).append(kib / 1024)
+    return series
+
+
+def _rss_growth(samples: list[float]) -> float:
+    """Median of the last tenth of the samples minus the median of the first tenth (MiB)."""
+    tenth = max(len(samples) // 10, 1)
+    return statistics.median(samples[-tenth:]) - statistics.median(samples[:tenth])
+
+
+def _fleet_figures(
+    *, ours: MigrateRun, theirs: MigrateRun, noop_ours: list[MigrateRun], noop_theirs: MigrateRun
+) -> list[Figure]:
+    schemas = ours.schemas + 1  # and the public schema
+    section = f"fleet migrations: migrate_portals vs migrate_schemas, {schemas} schemas (portals, spares, public)"
+    noop = Spread.of([run.seconds for run in noop_ours])
+    noop_ratio = noop_theirs.seconds / noop.median
+    apply_ratio = theirs.seconds / ours.seconds
+    ours_rss, theirs_rss = _worker_rss(ours), _worker_rss(theirs)
+    growth = {pid: _rss_growth(series) for pid, series in ours_rss.items()}
+    their_growth = {pid: _rss_growth(series) for pid, series in theirs_rss.items()}
+    rss_note = "; ".join(
+        f"{series[0]:.1f} -> {series[-1]:.1f} MiB over {len(series)} schemas ({growth[pid]:+.2f})"
+        for pid, series in ours_rss.items()
+    )
+    their_note = ", ".join(f"{value:+.2f}" for value in their_growth.values())
+
+    def per_schema(seconds: float) -> str:
+        return f"{seconds * 1000 / schemas:.1f}"
+
+    return [
+        Figure("fleet_noop", "nothing to apply, migrate_portals vs migrate_schemas (standard)", "s", noop,
+               Spread.of([noop_theirs.seconds]), "migrate_schemas", f">= {FLEET_NOOP_TARGET:g}x faster (ratio)",
+               noop_ratio >= FLEET_NOOP_TARGET,
+               f"{noop_ratio:.0f}x; {per_schema(noop.median)} vs {per_schema(noop_theirs.seconds)} ms/schema",
+               section),
+        Figure("fleet_apply", f"AddField + index, --parallel {FLEET_PROCESSES} vs multiprocessing executor "
+               f"({FLEET_PROCESSES} processes)", "s", Spread.of([ours.seconds]), Spread.of([theirs.seconds]),
+               "migrate_schemas", f">= {FLEET_APPLY_TARGET:g}x faster (ratio)", apply_ratio >= FLEET_APPLY_TARGET,
+               f"{apply_ratio:.1f}x; {per_schema(ours.seconds)} vs {per_schema(theirs.seconds)} ms/schema", section),
+        Figure("fleet_schema", "one schema's migrate, in its worker", "ms", Spread.of(ours.per_schema_ms),
+               Spread.of(theirs.per_schema_ms), "migrate_schemas worker", "reported", None, "", section),
+        Figure("fleet_worker_rss", "worker RSS after each schema, AddField + index run", "MiB",
+               Spread.of([value for series in ours_rss.values() for value in series]),
+               Spread.of([value for series in theirs_rss.values() for value in series]),
+               "migrate_schemas workers", f"flat: last tenth - first tenth <= {FLEET_RSS_GROWTH_LIMIT_MIB:g} MiB "
+               "on every worker", bool(growth) and max(growth.values()) <= FLEET_RSS_GROWTH_LIMIT_MIB,
+               f"{rss_note}; migrate_schemas workers {their_note}", section),
+        Figure("fleet_command_rss", "the command's own process, peak RSS (VmHWM)", "MiB",
+               Spread.of([ours.peak_rss_kib / 1024]), Spread.of([theirs.peak_rss_kib / 1024]), "migrate_schemas",
+               "reported", None, "", section),
+    ]  # fmt: skip
 
 
 def _migrate_figures(standard: MigrateRun, parallel: MigrateRun) -> list[Figure]:
@@ -419,7 +541,8 @@ def run(argv: list[str]) -> int:
             if arguments.only == "hot":
                 figures, meta = _measure_hot_only(plan, Path(cache_dir), database_name)
             else:
-                figures, meta = _measure(plan, Path(cache_dir), database_name, settle=not arguments.no_settle)
+                measure = _measure_fleet_only if arguments.only == "fleet" else _measure
+                figures, meta = measure(plan, Path(cache_dir), database_name, settle=not arguments.no_settle)
     except BenchDatabaseBusy as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

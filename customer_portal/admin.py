@@ -23,7 +23,7 @@ _MANAGE_LINKS = [("users", "Users"), ("invitations", "Invitations"), ("features"
 
 @admin.register(Portal, site=admin_site)
 class PortalAdmin(portals_admin.PortalAdmin):
-    list_display = ["name", "organization", "host", "custom_domain", "user_count", "manage", "created_at"]
+    list_display = ["name", "organization", "host", "custom_domain", "user_count", "migrations", "manage", "created_at"]
 
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         changelist = super().get_changelist_instance(request)

@@ -63,3 +63,38 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class PortalMigration(models.Model):
+    """What `migrate_portals` last found or did for one schema (a portal's, a spare's or the public one).
+
+    Informational: which schemas are behind is always read from their own `django_migrations`
+    tables, so a stale row (a run killed mid-way) never stops the next run from retrying.
+    """
+
+    class State(models.TextChoices):
+        CURRENT = "current"  # every migration applied
+        PENDING = "pending"  # behind, not tried (the run stopped first, or was interrupted)
+        MIGRATING = "migrating"  # behind, in the run under way
+        FAILED = "failed"  # its migration failed and was rolled back; `error` says why
+
+    portal = models.OneToOneField(Portal, primary_key=True, on_delete=models.CASCADE, related_name="migration")
+    state = models.CharField(max_length=10, choices=State.choices)
+    last_applied = models.CharField(max_length=255, blank=True)  # "app.name" of the last one migrate_portals applied
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)  # the schema's own migration, in its worker
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.portal_id}: {self.state}"
+
+    @property
+    def summary(self) -> str:
+        """One line for tables and the admin: state, last migration applied, duration, when; the error if any."""
+        parts = [self.state, self.last_applied]
+        if self.duration_ms is not None:
+            parts.append(f"{self.duration_ms:.0f} ms")
+        if self.finished_at is not None:
+            parts.append(f"{self.finished_at:%Y-%m-%d %H:%M} UTC")
+        summary = ", ".join(part for part in parts if part)
+        return f"{summary}: {self.error}" if self.error else summary

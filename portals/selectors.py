@@ -1,10 +1,11 @@
 import uuid
+from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
 from accounts.models import Organization, User
 from accounts.selectors import admin_organizations
-from portals.models import Portal
+from portals.models import Portal, PortalMigration
 from portalsite.errors import NotFoundError, uuid_or_not_found
 
 
@@ -54,3 +55,8 @@ def organization_list_for_portal_create(*, user: User) -> QuerySet[Organization]
     if user.is_superuser:
         return Organization.objects.filter(environment=Organization.Environment.PRODUCTION)
     return admin_organizations(user=user)
+
+
+def portal_migration_outcomes(*, portals: Iterable[Portal]) -> dict[uuid.UUID, PortalMigration]:
+    """Each portal's last `migrate_portals` outcome, in one query (a portal it never saw has none)."""
+    return {row.portal_id: row for row in PortalMigration.objects.filter(portal_id__in=[p.pk for p in portals])}

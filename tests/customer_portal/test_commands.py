@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from customer_portal.features import FEATURE_CATALOG
 from customer_portal.management.commands import invite_portal_users
 from customer_portal.models import Invitation, PortalSession, PortalSettings, PortalUser
 from customer_portal.services import portal_user_revoke
-from portals.models import Portal
+from portals.models import Portal, PortalMigration
 from portals.provisioning import spare_pool_refill
 from portals.selectors import portal_list_all
 from tests.conftest import (
@@ -235,16 +235,18 @@ def test_list_portals_shows_a_table_of_real_portals_only(organization, portal, o
     spare_pool_refill(size=1)  # at least one spare to hide, whatever earlier tests took (rolled back)
     spares = list(Portal.objects.filter(is_spare=True).values_list("slug", "schema_name"))
     assert spares
+    PortalMigration.objects.create(portal=other, state=PortalMigration.State.FAILED, error="boom")
 
     out, _ = run_command("list_portals")
 
     lines = out.splitlines()
-    assert lines[0].split() == ["id", "slug", "name", "organization", "domain", "custom", "domain", "users"]
+    header = ["id", "slug", "name", "organization", "domain", "custom", "domain", "users", "migrations"]
+    assert lines[0].split() == header
     row = next(line for line in lines if line.startswith(str(portal.id))).split()
-    assert row == [str(portal.id), "acme", "Acme", "acme-corp", "acme.localhost", "-", "2"]
+    assert row == [str(portal.id), "acme", "Acme", "acme-corp", "acme.localhost", "-", "2", "-"]
     other_row = next(line for line in lines if line.startswith(str(other.id))).split()
     assert other_row == [
-        str(other.id), "other-one", "Other", "one", "globex", "other-one.localhost", "help.globex.test", "1"
+        str(other.id), "other-one", "Other", "one", "globex", "other-one.localhost", "help.globex.test", "1", "failed"
     ]  # fmt: skip
     for slug, schema_name in spares:
         assert slug not in out and schema_name not in out
@@ -266,7 +268,12 @@ def test_list_portals_json_has_the_portal_response_shape(organization, owner, po
     invite(second, "c@example.com")  # each portal its own count: a mix-up shows
     assert Portal.objects.filter(organization=organization).count() == 2  # also puts the connection back on public
 
-    with django_assert_num_queries(4, info="organization, portals, domains, user counts"):
+    PortalMigration.objects.create(
+        portal=portal, state=PortalMigration.State.CURRENT, last_applied="customer_portal.0003_primary_color_format",
+        duration_ms=12.5, finished_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )  # fmt: skip
+
+    with django_assert_num_queries(5, info="organization, portals, domains, user counts, migration outcomes"):
         out, _ = run_command("list_portals", "--org", str(organization.id), "--json")
 
     listed = json.loads(out)
@@ -283,6 +290,7 @@ def test_list_portals_json_has_the_portal_response_shape(organization, owner, po
             "user_count",
             "created_at",
             "updated_at",
+            "migration",
         }
         for item in listed
     )
@@ -291,6 +299,14 @@ def test_list_portals_json_has_the_portal_response_shape(organization, owner, po
     assert first["organization_id"] == str(organization.id)
     assert (first["domain"], first["custom_domain"], first["user_count"]) == ("acme.localhost", None, 2)
     assert (second["custom_domain"], second["user_count"]) == ("help.example.com", 1)
+    assert first["migration"] == {
+        "state": "current",
+        "last_applied": "customer_portal.0003_primary_color_format",
+        "error": None,
+        "duration_ms": 12.5,
+        "finished_at": "2026-01-02T03:04:05+00:00",
+    }
+    assert second["migration"] is None  # not seen by migrate_portals yet
 
 
 def test_list_portals_json_is_an_empty_list_for_an_org_without_portals(organization, outsider_portal):

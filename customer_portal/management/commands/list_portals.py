@@ -7,9 +7,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from accounts.cli import organization_argument
 from customer_portal.selectors import portal_user_counts
 from portals.api.serializers import PortalOutput
-from portals.selectors import portal_list_all
+from portals.models import PortalMigration
+from portals.selectors import portal_list_all, portal_migration_outcomes
 
-COLUMNS = ("id", "slug", "name", "organization", "domain", "custom domain", "users")
+COLUMNS = ("id", "slug", "name", "organization", "domain", "custom domain", "users", "migrations")
 
 
 class Command(BaseCommand):
@@ -26,8 +27,13 @@ class Command(BaseCommand):
             organization_id = organization.id
         portals = list(portal_list_all(organization_id=organization_id))
         rows = PortalOutput(portals, many=True, context={"user_counts": portal_user_counts(portals=portals)}).data
+        migrations = portal_migration_outcomes(portals=portals)
         if options["json"]:
-            self.stdout.write(json.dumps(rows, indent=2))
+            listed = [
+                {**row, "migration": _migration_json(migrations.get(portal.id))}
+                for row, portal in zip(rows, portals, strict=True)
+            ]
+            self.stdout.write(json.dumps(listed, indent=2))
             return
         # portal_list_all lists real portals only: each has its organization.
         organizations = {str(portal.id): portal.organization.slug for portal in portals if portal.organization}
@@ -40,8 +46,9 @@ class Command(BaseCommand):
                 str(row["domain"]),
                 str(row["custom_domain"] or "-"),
                 str(row["user_count"]),
+                migrations[portal.id].state if portal.id in migrations else "-",
             )
-            for row in rows
+            for row, portal in zip(rows, portals, strict=True)
         ]
         self._write_table(table)
 
@@ -51,3 +58,16 @@ class Command(BaseCommand):
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if not table:
             self.stderr.write("No portals.")
+
+
+def _migration_json(outcome: PortalMigration | None) -> dict[str, Any] | None:
+    """The portal's last migrate_portals outcome (null before its first run)."""
+    if outcome is None:
+        return None
+    return {
+        "state": outcome.state,
+        "last_applied": outcome.last_applied or None,
+        "error": outcome.error or None,
+        "duration_ms": outcome.duration_ms,
+        "finished_at": outcome.finished_at.isoformat() if outcome.finished_at else None,
+    }
