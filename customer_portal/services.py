@@ -6,7 +6,7 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -18,6 +18,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.services import user_create
@@ -501,3 +502,29 @@ def portal_housekeeping() -> tuple[int, int]:
     # ended_at is when the session really ended (its expiry), not when this cleanup ran.
     ended = PortalSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=F("expires_at"))
     return expired, ended
+
+
+@dataclass
+class HousekeepingSummary:
+    portals: int = 0
+    invitations_expired: int = 0
+    sessions_ended: int = 0
+    failed: list[str] = field(default_factory=list)  # slugs of the portals that could not be cleaned
+
+
+def portal_housekeeping_each(*, portals: Iterable["Portal"]) -> HousekeepingSummary:
+    """`portal_housekeeping` in each portal, one transaction each. A portal that fails (say, its schema
+    is gone) is logged and listed, and the others are still cleaned."""
+    summary = HousekeepingSummary()
+    for portal in portals:
+        summary.portals += 1
+        try:
+            with tenant_context(portal):
+                expired, ended = portal_housekeeping()
+        except Exception:
+            logger.exception("housekeeping of portal %s (%s) failed", portal.slug, portal.id)
+            summary.failed.append(portal.slug)
+            continue
+        summary.invitations_expired += expired
+        summary.sessions_ended += ended
+    return summary

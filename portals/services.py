@@ -14,9 +14,10 @@ from customer_portal.caching import portal_config_forget_on_commit
 from customer_portal.services import portal_settings_initialize
 from portals.errors import PortalsError
 from portals.models import Domain, Portal
-from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug, spare_pool_refill_on_commit
+from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug
 from portals.routing import routing_forget_on_commit
 from portals.selectors import admin_organizations
+from portals.tasks import spare_pool_refill_later
 from portalsite.hostnames import is_hostname
 from portalsite.slugs import unique_slug
 
@@ -118,7 +119,7 @@ def portal_create(
 ) -> Portal:
     """Create a portal with its schema, default domain, settings and features, in one transaction.
 
-    Takes a spare schema from the pool (milliseconds); the pool is refilled after commit.
+    Takes a spare schema from the pool (milliseconds) and queues a refill job in the same transaction.
     A failure anywhere, a lost slug or domain race included, leaves nothing behind.
     """
     try:
@@ -153,7 +154,7 @@ def _portal_create(
         portal_settings_initialize(display_name=name)
 
     routing_forget_on_commit(domain.domain for domain in domains)  # forget cached "no such host" answers
-    spare_pool_refill_on_commit()
+    spare_pool_refill_later()
     logger.info("portal %s (%s) created by %s", portal.slug, portal.id, admin.email)
     return portal
 

@@ -218,7 +218,7 @@ def test_cleanup_portals_reports_a_portal_without_schema_and_cleans_the_others(
     for each in (portal, last):
         with tenant_context(each):
             assert Invitation.objects.get().status == Invitation.Status.EXPIRED
-    assert "cleanup of portal broken" in caplog.text
+    assert "housekeeping of portal broken" in caplog.text
 
 
 def test_cleanup_portals_draws_a_progress_bar_only_at_a_terminal(portal: Portal) -> None:
