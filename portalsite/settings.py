@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 
 from portalsite.embedded_db import embedded_database_settings
+from portalsite.mail_settings import email_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -199,7 +200,7 @@ SPECTACULAR_SETTINGS = {
 
 # Mail ----------------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+vars().update(email_settings(env.str("EMAIL_URL", default="consolemail://")))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portalsite <noreply@localhost>")
 
 # Static files and i18n -----------------------------------------------------
