@@ -1,5 +1,6 @@
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.cache import caches
@@ -13,6 +14,7 @@ from portals.provisioning import spare_pool_refill
 from portals.services import portal_create
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 from tests.jobs import run_jobs
+from tests.smtp import SmtpServer
 
 MAIN_HOST = "localhost"
 TEST_PORTAL_SLUG = "test"
@@ -26,6 +28,15 @@ def _clear_caches() -> Iterator[None]:
         caches[alias].clear()  # throttle counters and cached routes must not leak between tests
     yield
     connection.set_schema_to_public()
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, and Django's mail sent to it."""
+    with SmtpServer() as server:
+        for name, value in server.django_settings().items():
+            setattr(settings, name, value)
+        yield server
 
 
 @pytest.fixture(scope="session")
