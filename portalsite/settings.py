@@ -243,9 +243,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "pgserver": {"level": "WARNING"},
-        # Both announce, at INFO, every task and schedule each time any process starts Django.
+        # These announce, at INFO, every task and schedule each time any process starts Django, and
+        # every job a request queues; the worker's own lines (each job's start and end) stay.
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.jobs": {"level": "WARNING"},
     },
 }
 

@@ -1,5 +1,7 @@
+import http.client
 from io import StringIO
 
+import psutil
 import pytest
 from django.core.management import call_command
 
@@ -7,8 +9,21 @@ from accounts.models import Organization, OrgMembership
 from portals.management.commands.quickstart import DEMO_ADMIN_EMAIL, DEMO_ORG_NAME
 from portals.models import Portal
 from tests.conftest import bearer_client
+from tests.live import live_site, wait_until
+from tests.smtp import free_port
 
 pytestmark = pytest.mark.django_db
+
+
+def _healthz(port: int) -> int | None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/healthz", headers={"Host": "localhost"})
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
 
 
 def _quickstart() -> str:
@@ -86,3 +101,27 @@ def test_quickstart_prints_the_portal_url_with_the_served_port(settings, tmp_pat
 
     assert "http://demo.localhost:9000/" in out.getvalue()
     assert "curl http://0.0.0.0:9000/v1/portal" in out.getvalue()
+
+
+@pytest.mark.slow
+def test_quickstart_serves_with_a_worker_beside_it_that_dies_with_it(tmp_path):
+    with live_site(tmp_path) as site:
+        port = free_port()
+        quickstart = site.start("quickstart", "--addrport", f"127.0.0.1:{port}", log="quickstart")
+        try:
+            quickstart.wait_for_log("Starting worker on all queues")  # the worker's first line
+            wait_until(lambda: _healthz(port) == 200, timeout=60, what="/healthz 200", process=quickstart)
+            [worker] = [
+                child for child in psutil.Process(quickstart.pid).children() if "worker" in child.cmdline()
+            ]
+            assert f"Background worker started (pid {worker.pid})" in quickstart.log()
+
+            quickstart.popen.kill()  # SIGKILL: no chance to stop its child itself
+            quickstart.wait()
+
+            # Linux tells the worker (PR_SET_PDEATHSIG): it stops as on any SIGTERM (its log is quickstart's).
+            wait_until(lambda: "Stopped worker on all queues" in quickstart.log(), timeout=30, what="the worker's stop")
+            wait_until(lambda: not worker.is_running(), timeout=10, what="the worker's exit")
+            assert "Stop requested" in quickstart.log()
+        finally:
+            quickstart.stop()

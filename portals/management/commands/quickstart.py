@@ -1,4 +1,10 @@
+import contextlib
+import ctypes
+import os
 import secrets
+import signal
+import subprocess
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +28,7 @@ DEMO_PORTAL_SLUG = "demo"
 class Command(BaseCommand):
     help = (
         "Migrate, create the public tenant, a demo organization with an admin and a demo portal, "
-        "print how to call the API, then serve."
+        "print how to call the API, then serve, with one background worker beside the server."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,8 +57,20 @@ class Command(BaseCommand):
             f"API docs: {base}/api/docs/ (Swagger UI), {base}/api/redoc/, schema at {base}/api/schema/\n"
         )
         if not options["no_serve"]:
+            self._serve(addrport=options["addrport"], port=port)
+
+    def _serve(self, *, addrport: str, port: str) -> None:
+        """runserver, with a worker beside it that delivers the e-mails and runs the other jobs."""
+        if "PORTAL_URL_PORT" not in os.environ:
+            # E-mailed links must reach the port served here, not the default 8000.
+            settings.PORTAL_URL_PORT = port
+        worker = _start_worker(link_port=settings.PORTAL_URL_PORT)
+        self.stdout.write(f"Background worker started (pid {worker.pid}); e-mails it sends are printed here.\n")
+        try:
             # No autoreloader: it would re-run this whole command in a child process.
-            call_command("runserver", options["addrport"], use_reloader=False)
+            call_command("runserver", addrport, use_reloader=False)
+        finally:
+            _stop_worker(worker)
 
     def _demo_admin_password(self) -> str:
         """Create the demo org and admin once; later runs change nothing and say so."""
@@ -86,3 +104,31 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_PORTAL_NAME} at {portal_host(DEMO_PORTAL_SLUG)}."))
+
+
+def _start_worker(*, link_port: str) -> subprocess.Popen[bytes]:
+    """`manage.py worker` as a child process that ends with this one, however this one ends."""
+    env = {**os.environ, "PORTAL_URL_PORT": link_port}
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and manage.py)
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker"],
+        env=env,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for a SIGTERM when the parent dies (even by SIGKILL), so a
+    killed quickstart leaves no worker behind. The worker treats it as any SIGTERM: it finishes its jobs."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)  # it finishes the jobs it holds, then exits
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=5)
