@@ -25,6 +25,7 @@ from bench.report import Figure, Spread, at_least, at_most, json_write, table
 from bench.scenarios import Round, log
 from bench.server import BenchServer, BenchWorker
 from portals.models import Portal
+from portalsite.db import tenant_connection
 
 SMALL = 10  # portals in the org for the "few portals" measurements
 
@@ -374,7 +375,7 @@ def run(argv: list[str]) -> int:
             override_settings(CACHES=bench_caches(Path(cache_dir)), DEBUG=False),  # DEBUG logs every query
         ):
             log(f"throwaway database {database_name} on {connection.settings_dict.get('HOST') or 'localhost'}")
-            server_version = connection.pg_version
+            server_version = tenant_connection.pg_version
             figures, meta = _measure(plan, Path(cache_dir), database_name, settle=not arguments.no_settle)
     except BenchDatabaseBusy as exc:
         print(f"bench: {exc}", file=sys.stderr)

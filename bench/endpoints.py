@@ -23,12 +23,13 @@ from accounts.models import User
 from bench.load import LoadResult, Target, wrk
 from bench.scenarios import bearer_token, fresh_portal
 from bench.server import BenchServer
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import PortalUser
-from customer_portal.services import InviteEntry, portal_session_open, portal_users_invite
-from customer_portal.tokens import token_pair
-from portals.models import Portal
-from portals.selectors import USER_COUNT_BATCH
-from portals.services import portal_host
+from customer_portal.selectors import USER_COUNT_BATCH
+from customer_portal.services import portal_session_open, portal_users_invite
+from customer_portal.tokens import portal_token_pair
+from portals.models import Portal, portal_host
+from portalsite.db import tenant_connection
 
 PORTAL_USERS = 10_000
 PAGE = 50
@@ -90,7 +91,8 @@ def portal_login(*, server: BenchServer, hot: HotPortal) -> str:
     )
     if result.status != 200:
         raise RuntimeError(f"portal login answered {result.status}: {result.body}")
-    return result.body["access"]
+    access: str = result.body["access"]
+    return access
 
 
 # The users list over HTTP --------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def _call(client: Client, method: str, path: str, host: str, token: str | None, 
             return client.post(path, body, content_type="application/json", headers=headers, secure=True)
         return client.get(path, headers=headers, secure=True)
     finally:
-        connection.set_schema_to_public()  # the request leaves the connection on its portal
+        tenant_connection.set_schema_to_public()  # the request leaves the connection on its portal
 
 
 def queries_per_request(*, admin: User, hot: HotPortal, main_host: str) -> list[QueryCount]:
@@ -221,7 +223,7 @@ def portal_user_tokens(*, portals: list[Portal]) -> list[Target]:
         with tenant_context(portal):
             portal_users_invite(portal=portal, entries=[InviteEntry(email=email)], invited_by=None, send_email=False)
             session = portal_session_open(user=accounts[email], ip_address="127.0.0.1", user_agent="bench")
-        access = token_pair(user=accounts[email], portal=portal, session=session)["access"]
+        access = portal_token_pair(user=accounts[email], portal=portal, session=session)["access"]
         targets.append(Target(path=CONFIG_PATH, host=portal_host(portal.slug), token=access))
     return targets
 

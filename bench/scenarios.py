@@ -23,13 +23,15 @@ from django_tenants.utils import tenant_context
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Organization, User
+from accounts.selectors import admin_organizations
 from accounts.services import organization_create
 from bench.database import using
 from bench.server import BenchServer
-from customer_portal.services import InviteEntry, portal_settings_initialize, portal_users_invite
-from portals.models import Domain, Portal
+from customer_portal.invite_rows import InviteEntry
+from customer_portal.services import portal_settings_initialize, portal_users_invite
+from portals.models import Domain, Portal, portal_host
 from portals.provisioning import _REFILL_LOCK_KEY, SPARE_PREFIX, schema_drop, schema_name_for_slug, spare_pool_refill
-from portals.services import portal_create, portal_delete, portal_host
+from portals.services import portal_create, portal_delete
 
 T = TypeVar("T")
 
@@ -93,7 +95,7 @@ def refill_running() -> bool:
             [_REFILL_LOCK_KEY >> 32, _REFILL_LOCK_KEY & 0xFFFFFFFF],
         )
         (running,) = cursor.fetchone()
-    return running
+    return bool(running)
 
 
 def existing_portals() -> int:
@@ -134,7 +136,7 @@ def populate(*, admin: User, target: int, batch: int = 50) -> None:
         count = min(batch, target - made)
         spares_copy(count)
         for _ in range(count):
-            portal_create(admin=admin, name=f"Existing {next(_sequence)}")
+            _admin_portal_create(admin, name=f"Existing {next(_sequence)}")
         if made // 250 < (made + count) // 250 or made + count == target:
             log(f"  {made + count}/{target} portals")
         made += count
@@ -151,7 +153,7 @@ def dt_create(*, organization: Organization, name: str, slug: str) -> Portal:
         portal.save(verbosity=0)
         Domain.objects.create(domain=portal_host(slug), tenant=portal, is_primary=True)
         with tenant_context(portal):
-            portal_settings_initialize(display_name=name)
+            portal_settings_initialize(portal=portal)
     return portal
 
 
@@ -190,7 +192,9 @@ def paired_round(
     made: dict[bool, list[Portal]] = {True: [], False: []}
     for _, at_small in _alternating(creates):
         with using(small_database) if at_small else contextlib.nullcontext():
-            elapsed, portal = timed(portal_create, admin=admin, name=f"Bench {next(_sequence)}")
+            elapsed, portal = timed(
+                portal_create, organization=organization, created_by=admin, name=f"Bench {next(_sequence)}"
+            )
         (small if at_small else large).creates.append(elapsed)
         made[at_small].append(portal)
     for index, at_small in _alternating(creates):
@@ -261,7 +265,12 @@ def invite_emails(count: int) -> list[str]:
 
 def fresh_portal(admin: User) -> Portal:
     spares_copy(1)  # the create is not what is timed here
-    return portal_create(admin=admin, name=f"Invite {next(_sequence)}")
+    return _admin_portal_create(admin, name=f"Invite {next(_sequence)}")
+
+
+def _admin_portal_create(admin: User, *, name: str) -> Portal:
+    """A portal of the organization `admin` administers, created by `admin` (as POST /v1/portal does)."""
+    return portal_create(organization=admin_organizations(user=admin).get(), created_by=admin, name=name)
 
 
 def _check_outcome(linked: int, invited: int, count: int) -> None:

@@ -37,7 +37,8 @@ def die_with_parent() -> None:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _environment(*, database_name: str, cache_dir: Path, **extra: str) -> dict[str, str]:
@@ -216,7 +217,7 @@ class BenchServer:
         finally:
             conn.close()
         try:
-            body: Any = json.loads(raw) if raw else None
+            parsed: Any = json.loads(raw) if raw else None
         except ValueError:
-            body = raw.decode(errors="replace")[:2000]  # e.g. a proxy's or server's HTML error page
-        return HttpResult(status=response.status, body=body, elapsed_ms=elapsed_ms)
+            parsed = raw.decode(errors="replace")[:2000]  # e.g. a proxy's or server's HTML error page
+        return HttpResult(status=response.status, body=parsed, elapsed_ms=elapsed_ms)

@@ -1,10 +1,16 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
-from accounts.models import Organization
+from accounts.models import Organization, User
+
+
+def portal_host(slug: str) -> str:
+    """A portal's default host name: `<slug>.<PORTAL_BASE_DOMAIN>`."""
+    return f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
 
 
 class Portal(TenantMixin):
@@ -22,6 +28,8 @@ class Portal(TenantMixin):
     slug = models.SlugField(max_length=63, unique=True)
     # A pre-migrated schema waiting in the pool (portals.provisioning); never routed or listed.
     is_spare = models.BooleanField(default=False)
+    # Who created it; null for an operator's command (and for spares and the public tenant).
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -37,6 +45,15 @@ class Portal(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def default_domain(self) -> str:
+        return portal_host(self.slug)
+
+    @property
+    def custom_domain(self) -> str | None:
+        """The custom host name, if any (reads `domains`: prefetch it when listing portals)."""
+        return next((domain.domain for domain in self.domains.all() if domain.is_custom), None)
 
 
 class Domain(DomainMixin):

@@ -32,7 +32,7 @@ def portal_for_host(hostname: str) -> Portal | None:
     if domain is None:
         cache.set(_key(hostname), _NO_PORTAL, ROUTING_TTL_SECONDS)
         return None
-    portal = domain.tenant
+    portal: Portal = domain.tenant
     cache.set(_key(hostname), {field: getattr(portal, field) for field in _CACHED_FIELDS}, ROUTING_TTL_SECONDS)
     return portal
 

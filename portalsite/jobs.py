@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate.contrib.django import app
+from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,12 @@ async def _worker(*, concurrency: int, queues: list[str] | None, wait: bool) -> 
     )
     # Django's connector writes through Django's connection (one per thread, inside its transactions);
     # the worker needs procrastinate's own async pool, with LISTEN/NOTIFY, on the same database.
-    with app.replace_connector(app.connector.get_worker_connector()):
+    connector = app.connector
+    assert isinstance(connector, DjangoConnector), connector
+    with app.replace_connector(connector.get_worker_connector()):
         async with app.open_async():
             await stalled_jobs_retry()
-            await app.run_worker_async(concurrency=concurrency, queues=queues, wait=wait)
+            if queues:
+                await app.run_worker_async(concurrency=concurrency, queues=queues, wait=wait)
+            else:
+                await app.run_worker_async(concurrency=concurrency, wait=wait)  # every queue

@@ -14,7 +14,7 @@ def email_settings(url: str) -> dict[str, Any]:
     `filemail:///abs/path` is that absolute folder and `filemail://rel/path` a folder relative to the
     current one.
     """
-    config = environ.Env.email_url_config(url)
+    config: dict[str, Any] = environ.Env.email_url_config(url)
     parts = urlsplit(url)
     if parts.scheme == "filemail":
         path = unquote(parts.netloc + parts.path)

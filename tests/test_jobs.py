@@ -19,7 +19,7 @@ from accounts.models import User
 from customer_portal.models import Invitation
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Portal
-from portals.services import portal_create
+from tests.conftest import make_portal
 from tests.factories import UserFactory
 from tests.jobs import queued_jobs, run_jobs
 
@@ -36,8 +36,8 @@ def _spares() -> int:
 
 
 def test_a_create_queues_one_refill_in_its_own_transaction(admin: User, spare_pool: None) -> None:
-    portal_create(admin=admin, name="First")
-    portal_create(admin=admin, name="Second")
+    make_portal(admin, name="First")
+    make_portal(admin, name="Second")
 
     # The second create found the first one's refill still waiting: one refill does for both.
     assert [job.task_name for job in queued_jobs()] == [REFILL]
@@ -48,7 +48,7 @@ def test_a_create_that_rolls_back_leaves_no_job(admin: User, spare_pool: None) -
         pass
 
     with pytest.raises(Abort), transaction.atomic():
-        portal_create(admin=admin, name="Doomed")
+        make_portal(admin, name="Doomed")
         assert [job.task_name for job in queued_jobs()] == [REFILL]
         raise Abort
 
@@ -58,7 +58,7 @@ def test_a_create_that_rolls_back_leaves_no_job(admin: User, spare_pool: None) -
 
 def test_the_refill_job_tops_the_pool_up_again(admin: User, spare_pool: None) -> None:
     before = _spares()
-    portal_create(admin=admin, name="Takes one")
+    make_portal(admin, name="Takes one")
     assert _spares() == before - 1
 
     runs = run_jobs()
@@ -88,8 +88,8 @@ def _invite_and_expire(portal: Portal, email: str) -> None:
 
 
 def test_the_housekeeping_job_expires_invitations_in_every_portal(admin: User, spare_pool: None) -> None:
-    first = portal_create(admin=admin, name="First")
-    second = portal_create(admin=admin, name="Second")
+    first = make_portal(admin, name="First")
+    second = make_portal(admin, name="Second")
     for portal in (first, second):
         _invite_and_expire(portal, "late@example.com")
 

@@ -1,15 +1,8 @@
-from typing import Any
-
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from customer_portal.api.serializers import PortalUserInviteItemInput, PortalUserOutput
-from customer_portal.services import InviteEntry
 from portals.models import Portal
-from portals.services import portal_host
 from portalsite.api.serializers import InputSerializer
-
-MAX_INVITES_PER_REQUEST = 1000
 
 
 @extend_schema_serializer(component_name="PortalCreateRequest")
@@ -27,12 +20,13 @@ class PortalUpdateInput(InputSerializer):
 
 
 @extend_schema_serializer(component_name="PortalResponse")
-class PortalOutput(serializers.ModelSerializer):
-    """A portal; `user_count` (non-revoked users) comes from the view's context, read in one query."""
+class PortalOutput(serializers.ModelSerializer[Portal]):
+    """A portal (prefetch its `domains`). `user_count` (non-revoked users) lives in the portal's own schema:
+    the caller reads it for all the portals at once and passes `user_counts` (portal id -> count) in the context."""
 
     organization_id = serializers.UUIDField(read_only=True)
-    domain = serializers.SerializerMethodField()
-    custom_domain = serializers.SerializerMethodField()
+    domain = serializers.CharField(source="default_domain", read_only=True)
+    custom_domain = serializers.CharField(read_only=True, allow_null=True)
     user_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -42,53 +36,7 @@ class PortalOutput(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    def get_domain(self, portal: Portal) -> str:
-        return portal_host(portal.slug)
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_custom_domain(self, portal: Portal) -> str | None:
-        return next((domain.domain for domain in portal.domains.all() if domain.is_custom), None)
-
+    @extend_schema_field(serializers.IntegerField())
     def get_user_count(self, portal: Portal) -> int:
-        return self.context["user_counts"].get(portal.id, 0)
-
-
-@extend_schema_serializer(component_name="PortalUserInviteRequest")
-class PortalUserInviteInput(InputSerializer):
-    users = PortalUserInviteItemInput(many=True, min_length=1, max_length=MAX_INVITES_PER_REQUEST)
-    send_email = serializers.BooleanField(default=True)
-
-    def validated_entries(self) -> list[InviteEntry]:
-        return [InviteEntry(**user) for user in self.validated_data["users"]]
-
-
-class InviteQueryInput(serializers.Serializer):
-    dry_run = serializers.BooleanField(default=False)
-
-
-class PaginationQueryInput(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
-
-
-@extend_schema_serializer(component_name="PortalUserInviteResult")
-class PortalUserInviteResultOutput(serializers.Serializer):
-    email = serializers.EmailField()
-    status = serializers.ChoiceField(choices=["invited", "linked", "already_member"])
-    user = PortalUserOutput()
-
-
-@extend_schema_serializer(component_name="PortalUserInviteResponse")
-class PortalUserInviteOutput(serializers.Serializer):
-    results = PortalUserInviteResultOutput(many=True)
-    invited = serializers.IntegerField()
-    linked = serializers.IntegerField()
-    already_member = serializers.IntegerField()
-
-    def to_representation(self, outcome: Any) -> dict[str, Any]:
-        return {
-            "results": PortalUserInviteResultOutput(outcome.results, many=True).data,
-            "invited": outcome.count("invited"),
-            "linked": outcome.count("linked"),
-            "already_member": outcome.count("already_member"),
-        }
+        count: int = self.context["user_counts"].get(portal.id, 0)
+        return count

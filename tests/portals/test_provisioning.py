@@ -13,7 +13,8 @@ from customer_portal.models import Feature
 from portals.errors import PortalsError
 from portals.models import Portal
 from portals.provisioning import schema_name_for_slug, spare_pool_refill
-from portals.services import portal_create, portal_delete
+from portals.services import portal_delete
+from tests.conftest import make_portal
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def _schemas(prefix: str) -> set[str]:
 
 
 def test_a_portal_from_a_spare_matches_a_freshly_migrated_schema(session_admin, spare_pool):
-    portal = portal_create(admin=session_admin, name="Compared", slug="compared")
+    portal = make_portal(session_admin, name="Compared", slug="compared")
     assert portal.schema_name == "portal_compared"
     Portal(schema_name="fresh_reference").create_schema(verbosity=0)  # the default django-tenants path
 
@@ -87,9 +88,9 @@ def test_a_failure_mid_create_leaves_nothing_behind(session_admin, spare_pool, m
     def fail(**kwargs: Any) -> None:
         raise RuntimeError("injected failure after the schema rename")
 
-    monkeypatch.setattr("portals.services.portal_settings_initialize", fail)
+    monkeypatch.setattr("customer_portal.services.portal_settings_initialize", fail)
     with pytest.raises(RuntimeError):
-        portal_create(admin=session_admin, name="Boom", slug="boom")
+        make_portal(session_admin, name="Boom", slug="boom")
 
     assert not Portal.objects.filter(slug="boom").exists()
     assert not _schemas("portal_boom")
@@ -100,7 +101,7 @@ def test_a_failure_mid_create_leaves_nothing_behind(session_admin, spare_pool, m
 def test_an_empty_pool_falls_back_to_migrating_and_says_so(session_admin, caplog):
     Portal.objects.filter(is_spare=True).update(is_spare=False)  # hide the pool (rolled back with the test)
 
-    portal = portal_create(admin=session_admin, name="Slow", slug="slow")
+    portal = make_portal(session_admin, name="Slow", slug="slow")
 
     assert portal.schema_name == "portal_slow"
     assert _catalog("portal_slow")["features"]
@@ -135,7 +136,7 @@ def _race(session_admin_id: Any, bodies: list[dict[str, str]]) -> list[Any]:
         try:
             admin = User.objects.get(id=session_admin_id)
             barrier.wait()
-            outcomes[index] = portal_create(admin=admin, **bodies[index])
+            outcomes[index] = make_portal(admin, **bodies[index])
             run_jobs()  # as a worker would: the winner's committed refill job tops the pool up again
         except Exception as exc:
             outcomes[index] = exc

@@ -3,27 +3,24 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customer_portal.services import portal_housekeeping_each
-from portals.selectors import portal_get_by_ref, portal_list_all
+from portals.cli import portal_argument
+from portals.selectors import portal_list_all
 from portalsite.progress import progress_bar
 
 
 class Command(BaseCommand):
     help = (
         "Store 'expired' on invitations past their expiry and end sessions past theirs, in every portal "
-        "(or one). A portal that fails is reported and the others are still cleaned; exits 1 if any failed."
+        "(or one). A portal that fails is reported and the others are still cleaned; exits 1 if any failed. "
+        "Workers also do this periodically (the portal_housekeeping job)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--portal", help="only this portal (id or slug)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["portal"] is not None:
-            portal = portal_get_by_ref(ref=options["portal"])
-            if portal is None:
-                raise CommandError(f"No portal {options['portal']!r}")
-            portals = [portal]
-        else:
-            portals = list(portal_list_all())
+        ref = options["portal"]
+        portals = [portal_argument(ref)] if ref is not None else list(portal_list_all())
         with progress_bar(portals, stream=self.stderr, unit="portal") as progress:
             summary = portal_housekeeping_each(portals=progress)
         self.stdout.write(

@@ -6,10 +6,12 @@ features, the portal's name or domains, its deletion) forgets it after commit.
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import caches
-from django.db import connection, transaction
+from django.db import transaction
+
+from portalsite.db import tenant_connection
 
 CONFIG_TTL_SECONDS = 3600  # bounds staleness from edits made outside the services
 
@@ -19,12 +21,12 @@ def _key(portal_id: uuid.UUID) -> str:
 
 
 def portal_config_cached(portal_id: uuid.UUID, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    return caches["routing"].get_or_set(_key(portal_id), build, CONFIG_TTL_SECONDS)
+    return cast(dict[str, Any], caches["routing"].get_or_set(_key(portal_id), build, CONFIG_TTL_SECONDS))
 
 
 def portal_config_forget_on_commit(portal_id: uuid.UUID | None = None) -> None:
     """Forget a portal's cached config after commit (default: the portal of the current schema)."""
-    portal_id = portal_id or getattr(connection.tenant, "id", None)
+    portal_id = portal_id or getattr(tenant_connection.tenant, "id", None)
     if portal_id is not None:
         key = _key(portal_id)
         transaction.on_commit(lambda: caches["routing"].delete(key))
