@@ -98,12 +98,12 @@ class BenchWorker:
 class BenchServer:
     """gunicorn serving portalsite.wsgi with bench.server_settings; stopped (and waited for) on exit."""
 
-    def __init__(self, *, database_name: str, cache_dir: Path, workers: int = 1) -> None:
+    def __init__(self, *, database_name: str, cache_dir: Path, workers: int = 1, **env_extra: str) -> None:
         self.port = _free_port()
         self.workers = workers
         self.host = settings.MAIN_HOSTS[0]  # the public schema's host: /v1/portal lives there
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
-        env = _environment(database_name=database_name, cache_dir=cache_dir)
+        env = _environment(database_name=database_name, cache_dir=cache_dir, **env_extra)
         command = [
             sys.executable, "-m", "gunicorn", "portalsite.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "sync",

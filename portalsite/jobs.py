@@ -15,17 +15,20 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.tasks import Task
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["app", "periodic_job", "stalled_jobs_retry", "worker_run"]
+__all__ = ["ScheduledRetry", "app", "periodic_job", "stalled_jobs_retry", "worker_run"]
 
 # Queues: `manage.py worker --queue Q` runs only some (say, e-mail on machines of their own).
 MAINTENANCE_QUEUE = "maintenance"
@@ -47,6 +50,29 @@ def periodic_job(name: str, *, queue: str = MAINTENANCE_QUEUE) -> Callable[[Call
         return app.periodic(cron=cron, periodic_id=name)(task)
 
     return declare
+
+
+@dataclass(frozen=True)
+class ScheduledRetry(BaseRetryStrategy):
+    """Retry a job that raised one of `retry_on` after `schedule[n]` seconds, n being the attempts it had
+    before (0 for its first run), while the schedule lasts; any other exception is not retried.
+
+    `setting` names the schedule in the settings (say EMAIL_RETRY_SCHEDULE), read when a job fails.
+    """
+
+    setting: str
+    retry_on: tuple[type[BaseException], ...]
+
+    def delay(self, *, attempts: int) -> int | None:
+        """Seconds before the next try after a job's attempt number `attempts` (0-based) failed; None: no more."""
+        schedule: list[int] = getattr(settings, self.setting)
+        return schedule[attempts] if attempts < len(schedule) else None
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if not isinstance(exception, self.retry_on):
+            return None
+        delay = self.delay(attempts=job.attempts)
+        return None if delay is None else RetryDecision(retry_in={"seconds": delay})
 
 
 # The queue's own upkeep -----------------------------------------------------------------------

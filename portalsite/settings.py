@@ -205,12 +205,20 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PortalUserStatusEnum": "customer_portal.models.PortalUser.Status",
         "InvitationStatusEnum": "customer_portal.models.Invitation.Status",
+        "DeliveryStatusEnum": "customer_portal.models.EmailDelivery.DeliveryStatus",
     },  # PATCH and PUT share PortalUpdateRequest (every field is optional)
 }
 
 # Mail ----------------------------------------------------------------------
 
 vars().update(email_settings(env.str("EMAIL_URL", default="consolemail://")))
+# Seconds a mail server may take to answer (Django's default is to wait for ever, holding a worker).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Each e-mail is a job; after a temporary failure it is tried again after these many seconds, one
+# step per failed try; still failing at the end (or refused for good, a 5xx), it is `failed`.
+EMAIL_RETRY_SCHEDULE = [
+    int(seconds) for seconds in env.list("EMAIL_RETRY_SCHEDULE", default=["10", "60", "300", "1800", "7200"])
+]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portalsite <noreply@localhost>")
 
 # Static files and i18n -----------------------------------------------------

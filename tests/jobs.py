@@ -64,17 +64,24 @@ def _job(row: dict[str, Any]) -> jobs.Job:
     return jobs.Job.from_row(row)
 
 
-def run_jobs(*, queues: list[str] | None = None, advance: timedelta = timedelta(0), limit: int = 5000) -> list[JobRun]:
-    """Run every due job (those of `queues`, default all) until none is left; returns what each run did.
+SAFETY_LIMIT = 5000  # runs in one call without `limit`: more means a job keeps rescheduling itself
+
+
+def run_jobs(
+    *, queues: list[str] | None = None, advance: timedelta = timedelta(0), limit: int | None = None
+) -> list[JobRun]:
+    """Run every due job (those of `queues`, default all) until none is left, or `limit` jobs ran; returns
+    what each run did, in order.
 
     A job a run reschedules for later than `advance` from now stays queued; call again (with a larger
     `advance`) to run it.
     """
+    cap = SAFETY_LIMIT if limit is None else limit
     connector = app.connector
     worker_id = connector.execute_query_one(query=sql.queries["register_worker"])["worker_id"]
     runs: list[JobRun] = []
     try:
-        while len(runs) < limit:
+        while len(runs) < cap:
             _make_due(timezone.now() + advance)
             row = connector.execute_query_one(query=sql.queries["fetch_job"], queues=queues, worker_id=worker_id)
             if row["id"] is None:
@@ -82,7 +89,7 @@ def run_jobs(*, queues: list[str] | None = None, advance: timedelta = timedelta(
             runs.append(_run(_job(row)))
     finally:
         connector.execute_query(query=sql.queries["unregister_worker"], worker_id=worker_id)
-    assert len(runs) < limit, f"more than {limit} jobs ran: one keeps rescheduling itself?"
+    assert limit is not None or len(runs) < SAFETY_LIMIT, f"{SAFETY_LIMIT} jobs ran: one keeps rescheduling itself?"
     return runs
 
 

@@ -1,4 +1,4 @@
-"""A real SMTP server on loopback for tests and the bench: aiosmtpd, in a thread of its own.
+"""A real SMTP server on loopback for tests and the bench (bench.emails): aiosmtpd, in a thread of its own.
 
 It speaks SMTP as a mail relay would, and can be told to misbehave the ways relays do:
 
@@ -35,26 +35,37 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    accepted_at: float  # time.monotonic() when the server answered 250
 
     @property
     def subject(self) -> str:
         return str(self.message["Subject"])
 
     def text(self) -> str:
-        body = self.message.get_body(preferencelist=("plain",))
-        assert body is not None
-        return body.get_content()
+        return self._part("plain")
 
     def html(self) -> str:
-        body = self.message.get_body(preferencelist=("html",))
+        return self._part("html")
+
+    def _part(self, subtype: str) -> str:
+        body = self.message.get_body(preferencelist=(subtype,))
         assert body is not None
-        return body.get_content()
+        content = body.get_content()
+        assert isinstance(content, str)
+        return content
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _parsed(content: bytes) -> EmailMessage:
+    message = message_from_bytes(content, policy=policy.default)
+    assert isinstance(message, EmailMessage)  # what the default policy makes
+    return message
 
 
 class _Handler:
@@ -93,7 +104,8 @@ class _Handler:
         received = Received(
             sender=str(envelope.mail_from),
             recipients=list(envelope.rcpt_tos),
-            message=message_from_bytes(content, policy=policy.default),  # type: ignore[arg-type]
+            message=_parsed(content),
+            accepted_at=time.monotonic(),
         )
         with self.server._lock:
             self.server.messages.append(received)
@@ -163,6 +175,11 @@ class SmtpServer:
     def refuse(self, address: str) -> None:
         with self._lock:
             self._refused.add(address.lower())
+
+    def accept(self, address: str) -> None:
+        """Stop refusing `address` (its mailbox exists now)."""
+        with self._lock:
+            self._refused.discard(address.lower())
 
     def hold(self) -> None:
         self.arrived.clear()

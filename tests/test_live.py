@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 MAIN_HOST = "localhost"
-DEMO_ADMIN_EMAIL = "admin@demo.example.com"  # made by quickstart (portals/management/commands/quickstart.py)
+DEMO_ADMIN_EMAIL = "admin@demo.example.com"  # made by quickstart (customer_portal/management/commands/quickstart.py)
 GUNICORN_WORKERS = 2
 START_TIMEOUT = 60.0  # seconds for gunicorn to answer /healthz
 COMMAND_TIMEOUT = 300  # seconds for one manage.py command (migrating 50+ spare schemas included)

@@ -13,6 +13,7 @@ from customer_portal.features import FEATURE_CATALOG
 from customer_portal.models import Feature, Invitation, PortalSession, PortalUser
 from customer_portal.services import invitation_token_hash
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -206,19 +207,66 @@ def test_invitations_are_created_listed_and_emailed(admin_on_portal, admin, host
             {"email": "guest@example.com", "name": "Guest", "role": "manager", "message": "Welcome aboard"},
             format="json",
         )
+    run_jobs()  # the e-mail jobs the change queued
 
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "name", "role", "status", "invited_by", "created_at", "expires_at"}
+    assert set(body) == {
+        "id", "email", "name", "role", "status", "invited_by", "created_at", "expires_at",
+        "delivery_status", "delivery_attempts", "delivered_at", "delivery_error",
+    }  # fmt: skip
     assert (body["email"], body["role"], body["status"], body["invited_by"]) == (
         "guest@example.com", "manager", "pending", admin.email
+    )  # fmt: skip
+    # Answered before the e-mail goes out: it is queued, and a worker sends it.
+    assert (body["delivery_status"], body["delivery_attempts"], body["delivered_at"], body["delivery_error"]) == (
+        "queued", 0, None, None
     )  # fmt: skip
     assert "token" not in str(body).lower()
     [message] = mail.outbox
     assert "Welcome aboard" in message.body
     assert f"http://{host}:8000/invite/" in message.body
-    listed = admin_on_portal.get("/v1/customer-portal/invitations").json()
-    assert [invitation["id"] for invitation in listed] == [body["id"]]
+    [listed] = admin_on_portal.get("/v1/customer-portal/invitations").json()
+    assert listed["id"] == body["id"]
+    assert (listed["delivery_status"], listed["delivery_attempts"], listed["delivery_error"]) == ("sent", 1, None)
+    assert listed["delivered_at"] is not None
+
+
+def test_invitations_filter_by_where_their_email_stands(admin_on_portal, smtp):
+    smtp.refuse("bounce@example.com")
+    for email in ("ok@example.com", "bounce@example.com"):
+        admin_on_portal.post("/v1/customer-portal/invitations", {"email": email}, format="json")
+    run_jobs(queues=["email"])
+    admin_on_portal.post("/v1/customer-portal/invitations", {"email": "later@example.com"}, format="json")
+
+    def listed(delivery_status: str) -> list[str]:
+        response = admin_on_portal.get(f"/v1/customer-portal/invitations?delivery_status={delivery_status}")
+        return [invitation["email"] for invitation in response.json()]
+
+    by_status = {status: listed(status) for status in ("queued", "sent", "failed")}
+    bad = admin_on_portal.get("/v1/customer-portal/invitations?delivery_status=bounced")
+
+    assert by_status == {"queued": ["later@example.com"], "sent": ["ok@example.com"], "failed": ["bounce@example.com"]}
+    [failed] = admin_on_portal.get("/v1/customer-portal/invitations?delivery_status=failed").json()
+    assert (failed["delivery_status"], failed["delivery_attempts"], failed["delivered_at"]) == ("failed", 1, None)
+    assert failed["delivery_error"].startswith("550 5.1.1 <bounce@example.com>")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "delivery_status"]
+
+
+def test_an_invitation_list_costs_the_same_queries_for_one_and_ten(admin_on_portal, django_assert_num_queries):
+    def invite(count: int, start: int) -> None:
+        for index in range(start, start + count):
+            admin_on_portal.post("/v1/customer-portal/invitations", {"email": f"i{index}@example.com"}, format="json")
+
+    invite(1, 0)
+    run_jobs(queues=["email"])
+    info = "auth user, admin membership, invitations with their people"
+    with django_assert_num_queries(3, info=info):
+        assert len(admin_on_portal.get("/v1/customer-portal/invitations?status=all").json()) == 1
+    invite(9, 1)
+    run_jobs(queues=["email"])
+    with django_assert_num_queries(3, info=info):
+        assert len(admin_on_portal.get("/v1/customer-portal/invitations?status=all").json()) == 10
 
 
 def test_inviting_an_active_member_is_422(admin_on_portal, portal_user):
@@ -231,6 +279,7 @@ def test_inviting_an_active_member_is_422(admin_on_portal, portal_user):
 def test_accepting_creates_an_account_once(admin_on_portal, host, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         admin_on_portal.post("/v1/customer-portal/invitations", {"email": "guest@example.com"}, format="json")
+    run_jobs()  # the e-mail jobs the change queued
     token = _token_from_mail(mail.outbox[-1])
 
     weak = _accept(host, token, password="123")
@@ -254,6 +303,7 @@ def test_accepting_links_an_existing_account_with_its_password(
     account = UserFactory(email="known@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         admin_on_portal.post("/v1/customer-portal/invitations", {"email": "known@example.com"}, format="json")
+    run_jobs()  # the e-mail jobs the change queued
     token = _token_from_mail(mail.outbox[-1])
 
     wrong = _accept(host, token, password="not it")
@@ -270,6 +320,7 @@ def test_resend_kills_the_old_link_and_revives_an_expired_invitation(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         created = admin_on_portal.post("/v1/customer-portal/invitations", {"email": "g@example.com"}, format="json")
+    run_jobs()  # the e-mail jobs the change queued
     old_token = _token_from_mail(mail.outbox[-1])
     with tenant_context(portal):
         Invitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -278,6 +329,7 @@ def test_resend_kills_the_old_link_and_revives_an_expired_invitation(
     pending = admin_on_portal.get("/v1/customer-portal/invitations").json()
     with django_capture_on_commit_callbacks(execute=True):
         resent = admin_on_portal.post(f"/v1/customer-portal/invitations/{created.json()['id']}/resend")
+    run_jobs()  # the e-mail jobs the change queued
     new_token = _token_from_mail(mail.outbox[-1])
 
     assert [i["status"] for i in expired] == ["expired"]
@@ -292,6 +344,7 @@ def test_resend_kills_the_old_link_and_revives_an_expired_invitation(
 def test_revoking_an_invitation_kills_its_link(admin_on_portal, host, portal, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         created = admin_on_portal.post("/v1/customer-portal/invitations", {"email": "g@example.com"}, format="json")
+    run_jobs()  # the e-mail jobs the change queued
     token = _token_from_mail(mail.outbox[-1])
 
     revoked = admin_on_portal.delete(f"/v1/customer-portal/invitations/{created.json()['id']}")
@@ -315,6 +368,7 @@ def test_unknown_tokens_are_404_or_422(host, portal, token):
 def test_the_stored_token_is_only_a_hash(admin_on_portal, portal, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         admin_on_portal.post("/v1/customer-portal/invitations", {"email": "g@example.com"}, format="json")
+    run_jobs()  # the e-mail jobs the change queued
     token = _token_from_mail(mail.outbox[-1])
 
     with tenant_context(portal):
@@ -348,16 +402,20 @@ def test_stats_follow_a_scripted_sequence(admin_on_portal, make_portal_user, por
     portal_login(host, "bob@example.com")  # a second login for bob
     admin_on_portal.post("/v1/customer-portal/users/invite", {"email": "carol@example.com"}, format="json")
     admin_on_portal.post("/v1/customer-portal/users/invite", {"email": "dave@example.com"}, format="json")
+    admin_on_portal.post("/v1/customer-portal/users/invite", {"email": "erin@example.com"}, format="json")
     with tenant_context(portal):
         Invitation.objects.filter(portal_user__email="dave@example.com").update(expires_at=timezone.now())
+    run_jobs(queues=["email"])  # carol's and dave's e-mails (dave's link died first: not sent)
+    admin_on_portal.post("/v1/customer-portal/users/invite", {"email": "fay@example.com"}, format="json")  # queued
     admin_on_portal.delete(f"/v1/customer-portal/users/{alice.member.id}/access")
     admin_on_portal.patch("/v1/customer-portal/features/chat/toggle", {"enabled": True}, format="json")
 
     stats = admin_on_portal.get("/v1/customer-portal/stats").json()
 
     assert stats == {
-        "users": {"total": 4, "active": 1, "invited": 2, "revoked": 1},
-        "invitations": {"pending": 1, "accepted": 0, "expired": 1, "revoked": 0},
+        "users": {"total": 6, "active": 1, "invited": 4, "revoked": 1},
+        "invitations": {"pending": 3, "accepted": 0, "expired": 1, "revoked": 0},
+        "invitation_emails": {"queued": 1, "sent": 2, "failed": 1},
         "sessions": {"active": 2},
         "logins": {"last_24h": 3, "last_7d": 3, "last_30d": 3},
         "features": {"enabled": sum(f.enabled_by_default for f in FEATURE_CATALOG.values()) + 1, "total": 5},

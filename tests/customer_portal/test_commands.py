@@ -19,6 +19,7 @@ from portals.selectors import portal_list_all
 from tests.conftest import make_portal
 from tests.customer_portal.conftest import PortalUserLogin, portal_login
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +40,9 @@ def _run(name: str, *args: str) -> tuple[str, str]:
 
 
 def _scripted_sequence(portal: Portal, host: str) -> None:
-    """Two people with accounts (linked) and one without (invited); the invitation expires; one of the
-    linked logs in once on the portal's host; the other is revoked."""
+    """Two people with accounts (linked) and one without (invited), none e-mailed; the invitation expires;
+    one of the linked logs in once on the portal's host; the other is revoked. Then two more invitations
+    with e-mails: one is delivered, the other still queued."""
     UserFactory(email="linked-a@example.com")
     UserFactory(email="linked-b@example.com")
     with tenant_context(portal):
@@ -59,6 +61,9 @@ def _scripted_sequence(portal: Portal, host: str) -> None:
     assert status == 200, body
     with tenant_context(portal):
         portal_user_revoke(portal_user_id=PortalUser.objects.get(email="linked-b@example.com").id)
+        portal_users_invite(portal=portal, entries=[InviteEntry(email="mailed@example.com")], invited_by=None)
+        run_jobs(queues=["email"])
+        portal_users_invite(portal=portal, entries=[InviteEntry(email="later@example.com")], invited_by=None)
 
 
 # portal_stats ----------------------------------------------------------------------
@@ -73,13 +78,14 @@ def test_portal_stats_json_is_the_body_of_get_stats(portal: Portal, host: str, a
     assert response.status_code == 200
     assert json.loads(out) == response.json()
     assert json.loads(out) == {
-        "users": {"total": 3, "active": 1, "invited": 1, "revoked": 1},
-        "invitations": {"pending": 0, "accepted": 0, "expired": 1, "revoked": 0},
+        "users": {"total": 5, "active": 1, "invited": 3, "revoked": 1},
+        "invitations": {"pending": 2, "accepted": 0, "expired": 1, "revoked": 0},
+        "invitation_emails": {"queued": 1, "sent": 1, "failed": 0},
         "sessions": {"active": 1},
         "logins": {"last_24h": 1, "last_7d": 1, "last_30d": 1},
         "features": DEFAULT_FEATURES,
     }
-    assert out.startswith('{\n  "users": {\n    "total": 3,')  # indented for people as well
+    assert out.startswith('{\n  "users": {\n    "total": 5,')  # indented for people as well
 
 
 def test_portal_stats_shows_a_readable_block_and_takes_an_id(portal: Portal, host: str) -> None:
@@ -89,8 +95,9 @@ def test_portal_stats_shows_a_readable_block_and_takes_an_id(portal: Portal, hos
 
     assert out.splitlines() == [
         "Portal acme (Acme)",
-        "  users        3 total: 1 active, 1 invited, 1 revoked",
-        "  invitations  0 pending, 0 accepted, 1 expired, 0 revoked",
+        "  users        5 total: 1 active, 3 invited, 1 revoked",
+        "  invitations  2 pending, 0 accepted, 1 expired, 0 revoked",
+        "  e-mails      1 sent, 1 queued, 0 failed",
         "  sessions     1 active",
         "  logins       1 in 24h, 1 in 7d, 1 in 30d",
         f"  features     {DEFAULT_FEATURES['enabled']} of 5 enabled",
@@ -103,6 +110,7 @@ def test_portal_stats_of_a_new_portal_are_zeros(portal: Portal) -> None:
     assert json.loads(out) == {
         "users": {"total": 0, "active": 0, "invited": 0, "revoked": 0},
         "invitations": {"pending": 0, "accepted": 0, "expired": 0, "revoked": 0},
+        "invitation_emails": {"queued": 0, "sent": 0, "failed": 0},
         "sessions": {"active": 0},
         "logins": {"last_24h": 0, "last_7d": 0, "last_30d": 0},
         "features": DEFAULT_FEATURES,

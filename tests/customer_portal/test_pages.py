@@ -22,6 +22,7 @@ from customer_portal.services import INVALID_INVITATION
 from portals.models import Portal
 from tests.conftest import MAIN_HOST, TEST_PORTAL_HOST, bearer_client
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +60,7 @@ def invite(admin_client: APIClient, portal: Portal, django_capture_on_commit_cal
             response = admin_client.post(
                 f"/v1/portal/{portal.id}/users", {"users": [{"email": email, "name": name}]}, format="json"
             )
+        run_jobs()  # the e-mail jobs the change queued
         assert response.status_code == 201
         assert response.json()["results"][0]["status"] == "invited"
         link = re.search(r"https?://acme\.localhost(?::\d+)?/invite/(\S+)", mail.outbox[-1].body)

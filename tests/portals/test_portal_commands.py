@@ -17,6 +17,7 @@ from portals.models import Domain, Portal
 from portals.provisioning import spare_pool_refill
 from tests.conftest import make_portal
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("spare_pool")]
 
@@ -339,6 +340,7 @@ def test_invite_portal_users_invites_links_and_counts(portal, tmp_path, django_c
 
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = _run("invite_portal_users", portal.slug, "--csv", path)
+    run_jobs()  # the e-mail jobs the change queued
 
     assert out.strip() == "invited 2, linked 1, already member 0"
     members = _members(portal)
@@ -359,11 +361,14 @@ def test_invite_portal_users_counts_existing_members_and_sends_nothing_with_no_e
     portal, tmp_path, django_capture_on_commit_callbacks
 ):
     with tenant_context(portal):
-        portal_users_invite(portal=portal, entries=[InviteEntry(email="old@example.com")], invited_by=None)
+        portal_users_invite(
+            portal=portal, entries=[InviteEntry(email="old@example.com")], invited_by=None, send_email=False
+        )
     path = _write_csv(tmp_path, "email\nOLD@example.com\nnew@example.com\n")
 
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = _run("invite_portal_users", str(portal.id), "--csv", path, "--no-email")
+    run_jobs()  # the e-mail jobs the change queued
 
     assert out.strip() == "invited 1, linked 0, already member 1"
     assert mail.outbox == []

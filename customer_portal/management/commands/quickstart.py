@@ -10,10 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_tenants.utils import tenant_context
 
 from accounts.models import Organization
 from accounts.services import organization_create
-from portals.models import portal_host
+from customer_portal.invite_rows import InviteEntry
+from customer_portal.models import PortalUser
+from customer_portal.services import portal_users_invite
+from portals.models import Portal, portal_host
 from portals.provisioning import spare_pool_refill
 from portals.selectors import portal_get_by_ref
 from portals.services import portal_create
@@ -23,12 +27,14 @@ DEMO_ORG_NAME = "Demo Organization"
 DEMO_ADMIN_EMAIL = "admin@demo.example.com"
 DEMO_PORTAL_NAME = "Demo Portal"
 DEMO_PORTAL_SLUG = "demo"
+DEMO_GUEST_EMAIL = "guest@demo.example.com"
 
 
 class Command(BaseCommand):
     help = (
-        "Migrate, create the public tenant, a demo organization with an admin and a demo portal, "
-        "print how to call the API, then serve, with one background worker beside the server."
+        "Migrate, create the public tenant, a demo organization with an admin and a demo portal with one "
+        "invited guest, print how to call the API, then serve, with one background worker beside the server "
+        "(it delivers the guest's invitation)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,7 +48,8 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
 
         password = self._demo_admin_password()
-        self._demo_portal()
+        portal = self._demo_portal()
+        self._demo_guest(portal)
         base = f"http://{options['addrport']}"
         port = options["addrport"].rsplit(":", 1)[-1]
         host = portal_host(DEMO_PORTAL_SLUG)
@@ -55,6 +62,12 @@ class Command(BaseCommand):
             f'  curl {base}/v1/portal -H "Authorization: Bearer <access>"\n\n'
             f"{DEMO_PORTAL_NAME} is served on the host {host} (http://{host}:{port}/)\n"
             f"API docs: {base}/api/docs/ (Swagger UI), {base}/api/redoc/, schema at {base}/api/schema/\n"
+            + (
+                f"\nThe invitation to {DEMO_GUEST_EMAIL} waits for a worker: `python manage.py worker` delivers it.\n"
+                if options["no_serve"]
+                else f"\nThe worker beside the server delivers the invitation to {DEMO_GUEST_EMAIL} (below, with the "
+                "console e-mail backend): open its link to join the demo portal.\n"
+            )
         )
         if not options["no_serve"]:
             self._serve(addrport=options["addrport"], port=port)
@@ -88,19 +101,33 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_ORG_NAME} and its admin."))
         return password
 
-    def _demo_portal(self) -> None:
+    def _demo_portal(self) -> Portal:
         """Create the demo portal once, for the demo org; later runs leave it alone."""
         # A full pool makes this create, and the first ones made through the API, take milliseconds.
         spare_pool_refill()
-        if portal_get_by_ref(ref=DEMO_PORTAL_SLUG) is not None:
+        portal = portal_get_by_ref(ref=DEMO_PORTAL_SLUG)
+        if portal is not None:
             self.stdout.write(self.style.SUCCESS(f"{DEMO_PORTAL_NAME} ({DEMO_PORTAL_SLUG}) already exists."))
-            return
+            return portal
         organization = Organization.objects.get(name=DEMO_ORG_NAME)
         try:
-            portal_create(organization=organization, created_by=None, name=DEMO_PORTAL_NAME, slug=DEMO_PORTAL_SLUG)
+            portal = portal_create(
+                organization=organization, created_by=None, name=DEMO_PORTAL_NAME, slug=DEMO_PORTAL_SLUG
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_PORTAL_NAME} at {portal_host(DEMO_PORTAL_SLUG)}."))
+        return portal
+
+    def _demo_guest(self, portal: Portal) -> None:
+        """Invite a demo guest once (its e-mail is a job for the worker); later runs leave it alone."""
+        with tenant_context(portal):
+            if PortalUser.objects.filter(email__iexact=DEMO_GUEST_EMAIL).exists():
+                return
+            portal_users_invite(
+                portal=portal, entries=[InviteEntry(email=DEMO_GUEST_EMAIL, name="Demo Guest")], invited_by=None
+            )
+        self.stdout.write(self.style.SUCCESS(f"Invited {DEMO_GUEST_EMAIL} to {DEMO_PORTAL_NAME}."))
 
 
 def _start_worker(*, link_port: str) -> subprocess.Popen[bytes]:
