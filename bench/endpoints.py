@@ -37,6 +37,7 @@ MEMBER_EMAIL = "portal-member@bench.example"
 MEMBER_PASSWORD = "bench-portal-member-Password-1"  # noqa: S105 (a throwaway account in a throwaway database)
 BARE_PATH = "/bench/bare"
 CONFIG_PATH = "/v1/customer-portal/config"
+USERS_PAGE_PATH = f"/v1/customer-portal/users?limit={PAGE}"
 ME_PATH = "/v1/customer-portal/me"
 
 
@@ -196,17 +197,19 @@ def _queries_per_request(*, admin: User, hot: HotPortal, main_host: str) -> list
 
 
 def throughput(
-    *, server: BenchServer, targets: dict[str, Target], rounds: int, seconds: int, connections: int = 4
+    *, targets: dict[str, tuple[BenchServer, Target]], rounds: int, seconds: int, connections: int = 4
 ) -> dict[str, list[LoadResult]]:
-    """`rounds` wrk runs of `seconds` per target, the targets taking turns (the first of each round rotates),
-    after a one-second warm-up of each."""
-    for target in targets.values():
+    """`rounds` wrk runs of `seconds` per target (each on its server), the targets taking turns (the first of
+    each round rotates, so every target and its baseline share the machine's moments), after a one-second
+    warm-up of each."""
+    for server, target in targets.values():
         wrk(server, [target], seconds=1, connections=connections)
     results: dict[str, list[LoadResult]] = {name: [] for name in targets}
     names = list(targets)
     for number in range(rounds):
         for name in names[number % len(names) :] + names[: number % len(names)]:
-            results[name].append(wrk(server, [targets[name]], seconds=seconds, connections=connections))
+            server, target = targets[name]
+            results[name].append(wrk(server, [target], seconds=seconds, connections=connections))
     return results
 
 

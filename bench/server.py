@@ -41,7 +41,7 @@ def _free_port() -> int:
         return port
 
 
-def _environment(*, database_name: str, cache_dir: Path, **extra: str) -> dict[str, str]:
+def _environment(*, database_name: str, cache_dir: Path | None, **extra: str) -> dict[str, str]:
     """The environment of a process the bench starts on the run's database (bench.server_settings)."""
     return {
         **os.environ,
@@ -96,16 +96,29 @@ class BenchWorker:
 
 
 class BenchServer:
-    """gunicorn serving portalsite.wsgi with bench.server_settings; stopped (and waited for) on exit."""
+    """gunicorn serving portalsite.wsgi with bench.server_settings on the run's database, or (`bare=True`) the
+    bare Django project of bench.bare_project, the throughput baseline; stopped (and waited for) on exit."""
 
-    def __init__(self, *, database_name: str, cache_dir: Path, workers: int = 1, **env_extra: str) -> None:
+    def __init__(
+        self,
+        *,
+        database_name: str = "",
+        cache_dir: Path | None = None,
+        workers: int = 1,
+        bare: bool = False,
+        **env_extra: str,
+    ) -> None:
         self.port = _free_port()
         self.workers = workers
         self.host = settings.MAIN_HOSTS[0]  # the public schema's host: /v1/portal lives there
+        self._ready_path = "/bench/bare" if bare else "/healthz"
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
         env = _environment(database_name=database_name, cache_dir=cache_dir, **env_extra)
+        if bare:
+            env["DJANGO_SETTINGS_MODULE"] = "bench.bare_project.settings"
+        application = "bench.bare_project.wsgi:application" if bare else "portalsite.wsgi:application"
         command = [
-            sys.executable, "-m", "gunicorn", "portalsite.wsgi:application",
+            sys.executable, "-m", "gunicorn", application,
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "sync",
             "--timeout", "300", "--log-level", "warning",
         ]  # fmt: skip
@@ -139,12 +152,14 @@ class BenchServer:
             if self._process.poll() is not None:
                 raise RuntimeError(f"the bench server exited ({self._process.returncode}):\n{self.log_tail()}")
             try:
-                if self.request("GET", "/healthz").status == 200:
+                if self.request("GET", self._ready_path).status == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"the bench server did not answer /healthz in {READY_TIMEOUT_SECONDS} s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"the bench server did not answer {self._ready_path} in {READY_TIMEOUT_SECONDS} s:\n{self.log_tail()}"
+        )
 
     @property
     def url(self) -> str:
