@@ -23,7 +23,7 @@ from bench.load import WRK_MISSING, LoadResult, Target, wrk_available
 from bench.migrate import MigrateRun, MigrationPackage, migrate_schemas, migration_package, run_command
 from bench.report import Figure, Spread, at_least, at_most, json_write, table
 from bench.scenarios import Round, log
-from bench.server import BenchServer
+from bench.server import BenchServer, BenchWorker
 from portals.models import Portal
 from portalsite.db import tenant_connection
 
@@ -147,8 +147,9 @@ def _measure(plan: Plan, cache_dir: Path, database_name: str, *, settle: bool) -
                 )
                 small.append(at_small)
                 large.append(at_large)
-            log(f"{plan.http_creates} x POST /v1/portal over HTTP (each waits for the server's background refill)")
-            posts, floors = scenarios.http_creates(server=server, admin=admin, count=plan.http_creates)
+            log(f"{plan.http_creates} x POST /v1/portal over HTTP (each waits for the worker's refill job)")
+            with BenchWorker(database_name=database_name, cache_dir=cache_dir, concurrency=1):
+                posts, floors = scenarios.http_creates(server=server, admin=admin, count=plan.http_creates)
             log(
                 f"bulk invites of {scenarios.INVITE_BATCH} e-mails: {plan.invite_repeats} over HTTP, as many in-process"
             )
@@ -534,7 +535,6 @@ def run(argv: list[str]) -> int:
             tempfile.TemporaryDirectory(prefix="bench-routing-") as cache_dir,
             throwaway_database() as database_name,
             override_settings(CACHES=bench_caches(Path(cache_dir)), DEBUG=False),  # DEBUG logs every query
-            scenarios.refill_by_bench(),
         ):
             log(f"throwaway database {database_name} on {connection.settings_dict.get('HOST') or 'localhost'}")
             server_version = tenant_connection.pg_version

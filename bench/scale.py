@@ -78,7 +78,6 @@ def run(argv: list[str]) -> int:
             tempfile.TemporaryDirectory(prefix="bench-routing-") as cache_dir,
             throwaway_database(DATABASE_NAME) as database_name,
             override_settings(CACHES=bench_caches(Path(cache_dir)), DEBUG=False),
-            scenarios.refill_by_bench(),
         ):
             out["postgresql"] = tenant_connection.pg_version
             log(f"throwaway database {database_name}; migrated template spare, then copies")

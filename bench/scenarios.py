@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from unittest import mock
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -23,7 +22,6 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 from rest_framework_simplejwt.tokens import AccessToken
 
-import portals.services
 from accounts.models import Organization, User
 from accounts.selectors import admin_organizations
 from accounts.services import organization_create
@@ -63,19 +61,6 @@ class SlowPathWatch(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if "pool is empty" in record.getMessage():
             self.count += 1
-
-
-@contextlib.contextmanager
-def refill_by_bench() -> Iterator[None]:
-    """The bench refills the pool itself, between timed regions.
-
-    With PORTAL_SPARE_REFILL=background every create would start a thread that migrates a
-    spare on the same two cores while the next create is being timed; inline would run that
-    migrate inside the timed call. Production refills after the response, so neither is the
-    create's own cost.
-    """
-    with mock.patch.object(portals.services, "spare_pool_refill_on_commit", lambda: None):
-        yield
 
 
 # Pool and population ---------------------------------------------------------------------
@@ -247,8 +232,8 @@ def _wait_for_server_refill(target: int, timeout: float = 120) -> None:
 def http_creates(*, server: BenchServer, admin: User, count: int, warmup: int = 2) -> tuple[list[float], list[float]]:
     """Timed `POST /v1/portal` with a bearer token, and a `GET /healthz` before each (the server's floor).
 
-    The server refills in the background after each create (PORTAL_SPARE_REFILL=background); the
-    next request waits until that refill is done, so each create is timed at a steady state the
+    A worker beside the server runs the refill job each create queues; the next request waits
+    until that refill is done, so each create is timed at a steady state the
     pool can sustain, not racing a migrate for the CPU.
     """
     target = settings.PORTAL_SPARE_POOL_SIZE

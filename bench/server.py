@@ -41,28 +41,81 @@ def _free_port() -> int:
         return port
 
 
+def _environment(*, database_name: str, cache_dir: Path | None, **extra: str) -> dict[str, str]:
+    """The environment of a process the bench starts on the run's database (bench.server_settings)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.server_settings",
+        "BENCH_BASE_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
+        "BENCH_DATABASE_NAME": database_name,
+        "BENCH_CACHE_DIR": str(cache_dir),
+        # Production mode: no per-query debug log, no debug pages (HTTPS via X-Forwarded-Proto below).
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+class BenchWorker:
+    """`manage.py worker` on the run's database (the jobs the server queues: refills, e-mails); on exit it is
+    sent SIGTERM and waited for, as a process manager would stop it."""
+
+    def __init__(self, *, database_name: str, cache_dir: Path, concurrency: int = 4, **env: str) -> None:
+        self._log = tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False)  # noqa: SIM115
+        self._process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "worker", "--concurrency", str(concurrency)],
+            cwd=settings.BASE_DIR,
+            env=_environment(database_name=database_name, cache_dir=cache_dir, **env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # safe here: the bench runs no other threads
+        )
+
+    def __enter__(self) -> "BenchWorker":
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(Path(self._log.name).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()  # the worker finishes the jobs it holds, then exits
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
 class BenchServer:
     """gunicorn serving portalsite.wsgi with bench.server_settings on the run's database, or (`bare=True`) the
     bare Django project of bench.bare_project, the throughput baseline; stopped (and waited for) on exit."""
 
     def __init__(
-        self, *, database_name: str = "", cache_dir: Path | None = None, workers: int = 1, bare: bool = False
+        self,
+        *,
+        database_name: str = "",
+        cache_dir: Path | None = None,
+        workers: int = 1,
+        bare: bool = False,
+        **env_extra: str,
     ) -> None:
         self.port = _free_port()
         self.workers = workers
         self.host = settings.MAIN_HOSTS[0]  # the public schema's host: /v1/portal lives there
         self._ready_path = "/bench/bare" if bare else "/healthz"
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.bare_project.settings" if bare else "bench.server_settings",
-            "BENCH_BASE_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
-            "BENCH_DATABASE_NAME": database_name,
-            "BENCH_CACHE_DIR": str(cache_dir),
-            # Production mode: no per-query debug log, no debug pages (HTTPS via X-Forwarded-Proto below).
-            "DEBUG": "false",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = _environment(database_name=database_name, cache_dir=cache_dir, **env_extra)
+        if bare:
+            env["DJANGO_SETTINGS_MODULE"] = "bench.bare_project.settings"
         application = "bench.bare_project.wsgi:application" if bare else "portalsite.wsgi:application"
         command = [
             sys.executable, "-m", "gunicorn", application,

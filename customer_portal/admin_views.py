@@ -21,7 +21,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.permissions import request_account
 from customer_portal.admin_forms import PortalSettingsForm, PortalUsersInviteForm
-from customer_portal.models import PortalUser
+from customer_portal.models import Invitation, PortalUser
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -58,6 +58,7 @@ USER_ACTIONS = {
 }
 INVITATION_ACTIONS = {"resend": "Resend invitation", "revoke": "Revoke invitation"}
 INVITATION_FILTERS = ["pending", "expired", "accepted", "revoked", "all"]
+DELIVERY_FILTERS = Invitation.DeliveryStatus.values  # queued, sent, failed
 
 PortalView = Callable[[ModelAdmin[Portal], HttpRequest, Portal], HttpResponse]
 
@@ -70,6 +71,7 @@ class PortalHeader:
     primary_color: str
     users: dict[str, int]
     invitations: dict[str, int]
+    invitation_emails: dict[str, int]
     live_sessions: int
     features: dict[str, int]
 
@@ -83,6 +85,7 @@ def _portal_header() -> PortalHeader:
         primary_color=portal_settings.safe_primary_color,  # it lands in a style attribute
         users=stats.users,
         invitations=stats.invitations,
+        invitation_emails=stats.invitation_emails,
         live_sessions=stats.sessions["active"],
         features=stats.features,
     )
@@ -100,11 +103,21 @@ def _query(request: HttpRequest, **changes: str | int | None) -> str:
 
 
 def _status_filters(
-    request: HttpRequest, filters: Sequence[tuple[str, str | None, int]], *, selected: str | None
+    request: HttpRequest,
+    filters: Sequence[tuple[str, str | None, int]],
+    *,
+    selected: str | None,
+    parameter: str = "status",
 ) -> list[dict[str, Any]]:
-    """The sidebar's "by status" links: (label, status or None for all, count) each, the current one marked."""
+    """A sidebar filter's links: (label, value of `parameter` or None for all, count) each, the current one marked;
+    the other filters in the query string stay as they are."""
     return [
-        {"label": label, "count": count, "selected": value == selected, "query": _query(request, status=value, p=None)}
+        {
+            "label": label,
+            "count": count,
+            "selected": value == selected,
+            "query": _query(request, **{parameter: value, "p": None}),
+        }
         for label, value, count in filters
     ]
 
@@ -341,10 +354,13 @@ def portal_invitations_view(model_admin: ModelAdmin[Portal], request: HttpReques
         return _portal_invitations_action(model_admin, request, portal)
     status = request.GET.get("status", "pending")
     status = status if status in INVITATION_FILTERS else "pending"
+    delivery = request.GET.get("delivery")
+    delivery = delivery if delivery in DELIVERY_FILTERS else None
     with tenant_context(portal):
         header = _portal_header()
-        page, page_links = _paginated(request, invitation_list(status=status))
+        page, page_links = _paginated(request, invitation_list(status=status, delivery_status=delivery))
     counts = {**header.invitations, "all": sum(header.invitations.values())}
+    emails = header.invitation_emails
     return _render(
         model_admin,
         request,
@@ -362,6 +378,17 @@ def portal_invitations_view(model_admin: ModelAdmin[Portal], request: HttpReques
                 request,
                 [(value.capitalize(), value, counts.get(value, 0)) for value in INVITATION_FILTERS],
                 selected=status,
+            ),
+            "delivery": delivery,
+            # Counts over every invitation, whatever the status filter: "failed (3)" finds all three.
+            "delivery_filters": _status_filters(
+                request,
+                [
+                    ("Any", None, sum(emails.values())),
+                    *((value.capitalize(), value, emails[value]) for value in DELIVERY_FILTERS),
+                ],
+                selected=delivery,
+                parameter="delivery",
             ),
             "actions": INVITATION_ACTIONS.items(),
         },

@@ -1,33 +1,90 @@
-"""E-mails to portal users, rendered from templates/customer_portal/email/ and sent after commit."""
+"""E-mails to portal users: one job per message, rendered from templates/customer_portal/email/.
 
+A change that e-mails someone (an invite, a resend, a linked account) marks the row the e-mail is
+about as `queued` with a new delivery key and queues the job in its own transaction
+(`portal_emails_queue`): the job commits with the change, or rolls back with it and nothing is sent.
+The worker renders and sends (`portal_email_deliver`) and records on the row how it went.
+
+The invitation's secret link is never stored, neither in the row (only its hash) nor in the job: the
+worker derives the token from the invitation's id and delivery key with the SECRET_KEY, and checks it
+against the stored hash before it sends.
+"""
+
+import base64
+import hashlib
 import logging
+import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.utils import DNS_NAME
+from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_tenants.utils import tenant_context
+from procrastinate.types import JSONDict
 
+from customer_portal.models import EmailDelivery, Invitation, PortalUser
 from customer_portal.selectors import portal_settings_get
 from portals.models import Portal
+from portalsite.jobs import app
+from portalsite.mail import DeliveryFailure, PermanentDeliveryFailure, TemporaryDeliveryFailure, mail_send
 
 logger = logging.getLogger(__name__)
+
+EmailKind = Literal["invitation", "access_granted"]
+DELIVER_TASK = "deliver_portal_email"  # customer_portal/tasks.py
+DELIVERY_FIELDS = ["delivery_status", "delivery_attempts", "delivered_at", "delivery_error", "delivery_key"]
 
 _SUBJECTS = {
     "invitation": "You are invited to {portal}",
     "access_granted": "You now have access to {portal}",
 }
+_TOKEN_SALT = "customer_portal.invitation-token"  # noqa: S105 (an HMAC's salt, public by design)
 
 
 @dataclass(frozen=True)
-class PortalEmail:
-    kind: Literal["invitation", "access_granted"]
-    to: str
-    name: str = ""
-    token: str = ""
-    message: str = ""
+class QueuedEmail:
+    kind: EmailKind
+    row_id: uuid.UUID
+    key: str
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_token(*, invitation_id: uuid.UUID, delivery_key: str, secret: str | bytes | None = None) -> str:
+    """The secret of an invitation's link (256 bits, URL-safe): an HMAC of its id and delivery key under the
+    SECRET_KEY (or `secret`). A new delivery key is a new token."""
+    digest = salted_hmac(_TOKEN_SALT, f"{invitation_id}:{delivery_key}", secret=secret, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def delivery_new(row: EmailDelivery, *, kind: EmailKind, send: bool) -> QueuedEmail | None:
+    """Give `row` a new message (a new delivery key: a job for an older one will find it stale): `queued`, or
+    with `send=False` none at all. The caller saves DELIVERY_FIELDS and passes what this returns to
+    `portal_emails_queue` in the same transaction."""
+    row.delivery_key = secrets.token_hex(16)  # 128 random bits
+    row.delivery_status = EmailDelivery.DeliveryStatus.QUEUED if send else ""
+    row.delivery_attempts, row.delivered_at, row.delivery_error = 0, None, ""
+    return QueuedEmail(kind=kind, row_id=row.pk, key=row.delivery_key) if send else None
+
+
+def portal_emails_queue(*, portal: Portal, emails: Sequence[QueuedEmail]) -> None:
+    """One delivery job per message, queued inside the caller's transaction in one statement, however many."""
+    if not emails:
+        return
+    portal_id = str(portal.id)
+    jobs: list[JSONDict] = [
+        {"portal_id": portal_id, "kind": email.kind, "row_id": str(email.row_id), "key": email.key} for email in emails
+    ]
+    app.configure_task(DELIVER_TASK).batch_defer(*jobs)
 
 
 def portal_url(portal: Portal, path: str) -> str:
@@ -36,36 +93,140 @@ def portal_url(portal: Portal, path: str) -> str:
     return f"{settings.PORTAL_URL_SCHEME}://{portal.custom_domain or portal.default_domain}{port}{path}"
 
 
-def portal_emails_send(*, portal: Portal, emails: Sequence[PortalEmail]) -> None:
-    """Render and send over one connection. Failures are logged, never raised: the invite stands
-    and the invitation can be resent."""
-    try:
-        with tenant_context(portal):
-            portal_settings = portal_settings_get()
-        display_name = portal_settings.display_name or portal.name
-        home = portal_url(portal, "/")
-        messages = []
-        for email in emails:
-            context = {
-                "portal_name": display_name,
-                "primary_color": portal_settings.safe_primary_color,
-                "logo_url": portal_settings.logo_url,
-                "support_email": portal_settings.support_email,
-                "name": email.name,
-                "message": email.message,
-                "link": portal_url(portal, f"/invite/{email.token}") if email.token else home,
-                "expires_days": settings.PORTAL_INVITATION_TTL.days,
-            }
-            message = EmailMultiAlternatives(
-                subject=_SUBJECTS[email.kind].format(portal=display_name),
-                body=render_to_string(f"customer_portal/email/{email.kind}.txt", context),
-                to=[email.to],
-            )
-            message.attach_alternative(
-                render_to_string(f"customer_portal/email/{email.kind}.html", context), "text/html"
-            )
-            messages.append(message)
-        with get_connection() as connection:
-            connection.send_messages(messages)
-    except Exception:
-        logger.exception("sending %d portal e-mail(s) for portal %s failed", len(emails), portal.slug)
+# Delivery (the job) ---------------------------------------------------------------------------
+
+
+def portal_email_deliver(*, portal_id: str, kind: EmailKind, row_id: str, key: str, last_try: bool) -> str:
+    """Send one queued message and record the outcome on its row; returns what happened, for the log.
+
+    Idempotent: a message already accepted by the mail server, or replaced by a newer one (its key is
+    not the row's any more), is not sent again. A temporary failure is recorded and raised (the job is
+    tried again) unless this is the `last_try`; then, as for a permanent failure, the row is `failed`
+    with the server's answer.
+
+    Lock contract: the row is locked while the message is handed to the mail server (at most
+    EMAIL_TIMEOUT), so two runs of one message never send it twice; the attempt is counted, in a
+    transaction of its own, before that.
+    """
+    portal = Portal.objects.filter(id=portal_id, is_spare=False).first()
+    if portal is None:
+        return "not sent: the portal was deleted"
+    failure: DeliveryFailure | None = None
+    with tenant_context(portal):
+        with transaction.atomic():
+            row, reason = _current(kind, row_id, key)
+            if row is None:
+                return reason
+            row.delivery_attempts += 1
+            row.save(update_fields=["delivery_attempts"])
+        with transaction.atomic():
+            row, reason = _current(kind, row_id, key)
+            if row is None:
+                return reason
+            try:
+                message = _render(portal, kind, row)
+            except Exception:
+                logger.exception("rendering %s e-mail %s for portal %s failed", kind, row_id, portal.slug)
+                failure = PermanentDeliveryFailure("not sent: the message could not be rendered (see the worker's log)")
+            else:
+                try:
+                    mail_send(message)
+                except DeliveryFailure as exc:
+                    failure = exc
+            _record(row, failure, last_try=last_try)
+    if isinstance(failure, TemporaryDeliveryFailure) and not last_try:
+        raise failure
+    if failure is not None:
+        logger.warning("%s e-mail %s for portal %s failed: %s", kind, row_id, portal.slug, failure)
+        return f"failed: {failure}"
+    return "sent"
+
+
+def _current(kind: EmailKind, row_id: str, key: str) -> tuple[EmailDelivery | None, str]:
+    """The row, locked, if this message is still to be sent; else None and why not (recorded on the row
+    where that explains its own status)."""
+    row: EmailDelivery | None
+    if kind == "invitation":
+        row = Invitation.objects.select_for_update().select_related("portal_user").filter(id=row_id).first()
+    else:
+        row = PortalUser.objects.select_for_update().filter(id=row_id).first()
+    if row is None:
+        return None, "not sent: it was deleted"
+    if row.delivery_key != key:
+        return None, "not sent: a newer message replaced it"
+    if row.delivery_status != EmailDelivery.DeliveryStatus.QUEUED:
+        return None, f"not sent again: it is {row.delivery_status}"
+    refusal = _refusal(row)
+    if refusal is not None:
+        row.delivery_status, row.delivery_error = EmailDelivery.DeliveryStatus.FAILED, refusal
+        row.save(update_fields=["delivery_status", "delivery_error"])
+        return None, refusal
+    return row, ""
+
+
+def _refusal(row: EmailDelivery) -> str | None:
+    """Why this message must not go out now, if it must not: it would carry a link that no longer works."""
+    if isinstance(row, Invitation):
+        status = row.effective_status
+        if status != Invitation.Status.PENDING:
+            return f"not sent: the invitation was {status} before it could be delivered; resend it"
+        if _token_for(row) is None:
+            return "not sent: the SECRET_KEY changed since the invitation was made (no link can be rebuilt); resend it"
+    elif isinstance(row, PortalUser) and row.status != PortalUser.Status.ACTIVE:
+        return f"not sent: the member is {row.status}"
+    return None
+
+
+def _token_for(invitation: Invitation) -> str | None:
+    """The invitation's token, rebuilt under the SECRET_KEY or one of its fallbacks; None if none matches."""
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        token = invitation_token(invitation_id=invitation.id, delivery_key=invitation.delivery_key, secret=secret)
+        if secrets.compare_digest(invitation_token_hash(token), invitation.token_hash):
+            return token
+    return None
+
+
+def _render(portal: Portal, kind: EmailKind, row: EmailDelivery) -> EmailMultiAlternatives:
+    portal_settings = portal_settings_get()
+    display_name = portal_settings.display_name or portal.name
+    if isinstance(row, Invitation):
+        member, token = row.portal_user, _token_for(row)
+        link = portal_url(portal, f"/invite/{token}")
+        message = row.message
+    else:
+        assert isinstance(row, PortalUser)
+        member, link, message = row, portal_url(portal, "/"), ""
+    context = {
+        "portal_name": display_name,
+        "primary_color": portal_settings.safe_primary_color,
+        "logo_url": portal_settings.logo_url,
+        "support_email": portal_settings.support_email,
+        "name": member.name,
+        "message": message,
+        "link": link,
+        "expires_days": settings.PORTAL_INVITATION_TTL.days,
+    }
+    email = EmailMultiAlternatives(
+        subject=_SUBJECTS[kind].format(portal=display_name),
+        body=render_to_string(f"customer_portal/email/{kind}.txt", context),
+        to=[member.email],
+        # The same id on every try of one message: were it ever delivered twice (a worker killed between
+        # the server's acceptance and our record of it), mail clients would show it once.
+        headers={"Message-ID": f"<{row.delivery_key}.{kind}@{DNS_NAME}>"},
+    )
+    email.attach_alternative(render_to_string(f"customer_portal/email/{kind}.html", context), "text/html")
+    return email
+
+
+def _record(row: EmailDelivery, failure: DeliveryFailure | None, *, last_try: bool) -> None:
+    if failure is None:
+        row.delivery_status, row.delivered_at, row.delivery_error = (
+            EmailDelivery.DeliveryStatus.SENT,
+            timezone.now(),
+            "",
+        )
+    else:
+        row.delivery_error = str(failure)
+        if isinstance(failure, PermanentDeliveryFailure) or last_try:
+            row.delivery_status = EmailDelivery.DeliveryStatus.FAILED
+    row.save(update_fields=["delivery_status", "delivered_at", "delivery_error"])

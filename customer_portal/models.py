@@ -22,7 +22,33 @@ SESSION_TIMEOUT_MIN_MINUTES = 5
 SESSION_TIMEOUT_MAX_MINUTES = 43_200
 
 
-class PortalUser(models.Model):
+class EmailDelivery(models.Model):
+    """Where the last e-mail about a row stands: an invitation's e-mail, a linked member's "access granted".
+
+    Each message is one job (customer_portal/tasks.py). `delivery_key` names the current message: a
+    newer message (a resend) gets a new key, and a job for an older one finds it stale and sends
+    nothing. No e-mail (an invite with `send_email=false`) leaves `delivery_status` empty (the API's null).
+    """
+
+    class DeliveryStatus(models.TextChoices):
+        QUEUED = "queued", "Queued"  # waiting for a worker, or for its next try after a temporary failure
+        SENT = "sent", "Sent"  # accepted by the mail server
+        FAILED = "failed", "Failed"  # refused for good, or still failing at the end of EMAIL_RETRY_SCHEDULE
+
+    delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, blank=True)  # "": no e-mail
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_error = models.TextField(blank=True)  # the mail server's answer to the last try, "" for none
+    delivery_key = models.CharField(max_length=32, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class PortalUser(EmailDelivery):
+    """A member of the portal. Its delivery fields are about the "you now have access" e-mail a linked
+    account holder gets (an invitee's e-mail is its Invitation's)."""
+
     class Role(models.TextChoices):
         MEMBER = "member", "Member"
         MANAGER = "manager", "Manager"
@@ -62,8 +88,8 @@ class PortalUser(models.Model):
         return self.email
 
 
-class Invitation(models.Model):
-    """A pending invitation; its secret token is only ever stored as a SHA-256 hash."""
+class Invitation(EmailDelivery):
+    """A pending invitation; its secret token is only ever stored as a SHA-256 hash (the e-mail carries it)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -84,7 +110,10 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["status", "expires_at"], name="cp_invitation_status_expiry")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="cp_invitation_status_expiry"),
+            models.Index(fields=["delivery_status"], name="cp_invitation_delivery"),
+        ]
 
     def __str__(self) -> str:
         return f"Invitation {self.id} ({self.status})"

@@ -81,10 +81,13 @@ def portal_user_list_by_ids(*, ids: Iterable[uuid.UUID | str]) -> list[PortalUse
     return list(PortalUser.objects.filter(id__in=valid)) if valid else []
 
 
-def invitation_list(*, status: str = "pending") -> QuerySet[Invitation]:
-    """Invitations by their effective status (a pending one past its expiry is expired); `all` for every one."""
+def invitation_list(*, status: str = "pending", delivery_status: str | None = None) -> QuerySet[Invitation]:
+    """Invitations by their effective status (a pending one past its expiry is expired); `all` for every one.
+    `delivery_status` (queued, sent, failed) keeps those whose e-mail stands there."""
     now = timezone.now()
     invitations = Invitation.objects.select_related("portal_user")
+    if delivery_status is not None:
+        invitations = invitations.filter(delivery_status=delivery_status)
     if status == "pending":
         return invitations.filter(status=Invitation.Status.PENDING, expires_at__gt=now)
     if status == "expired":
@@ -104,6 +107,7 @@ def session_list_active() -> list[PortalSession]:
 class PortalStats:
     users: dict[str, int]
     invitations: dict[str, int]
+    invitation_emails: dict[str, int]
     sessions: dict[str, int]
     logins: dict[str, int]
     features: dict[str, int]
@@ -124,7 +128,9 @@ def portal_stats() -> PortalStats:
         accepted=Count("id", filter=Q(status=Invitation.Status.ACCEPTED)),
         expired=Count("id", filter=Q(status=Invitation.Status.EXPIRED) | (pending & Q(expires_at__lte=now))),
         revoked=Count("id", filter=Q(status=Invitation.Status.REVOKED)),
+        **{f"email_{status}": Count("id", filter=Q(delivery_status=status)) for status in Invitation.DeliveryStatus},
     )
+    invitation_emails = {status.value: invitations.pop(f"email_{status}") for status in Invitation.DeliveryStatus}
     # Every login opens a session, and ended sessions are kept: logins are sessions created in a window.
     sessions = PortalSession.objects.aggregate(
         active=Count("id", filter=Q(ended_at__isnull=True, expires_at__gt=now)),
@@ -136,6 +142,7 @@ def portal_stats() -> PortalStats:
     return PortalStats(
         users=users,
         invitations=invitations,
+        invitation_emails=invitation_emails,
         sessions={"active": sessions.pop("active")},
         logins=sessions,
         features=features,

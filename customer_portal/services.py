@@ -1,10 +1,8 @@
 """Writes inside one portal's schema. Callers select the schema (`tenant_context(portal)`)."""
 
 import functools
-import hashlib
 import hmac
 import logging
-import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +16,18 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.services import user_create
-from customer_portal.emails import PortalEmail, portal_emails_send
+from customer_portal.emails import (
+    DELIVERY_FIELDS,
+    QueuedEmail,
+    delivery_new,
+    invitation_token,
+    invitation_token_hash,
+    portal_emails_queue,
+)
 from customer_portal.errors import CustomerPortalError
 from customer_portal.features import FEATURE_CATALOG
 from customer_portal.invite_rows import InviteEntry, email_domain_refusal
@@ -56,24 +62,23 @@ class InviteOutcome:
         return sum(1 for result in self.results if result.status == status)
 
 
-def invitation_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _new_invitation(
-    *, portal_user: PortalUser, invited_by: str, now: datetime, message: str = ""
-) -> tuple[Invitation, str]:
-    """An unsaved invitation and its secret token (256 random bits; only the hash is stored)."""
-    token = secrets.token_urlsafe(32)
-    invitation = Invitation(
-        portal_user=portal_user,
-        token_hash=invitation_token_hash(token),
-        invited_by=invited_by,
-        message=message,
-        created_at=now,
-        expires_at=now + settings.PORTAL_INVITATION_TTL,
-    )
-    return invitation, token
+    *, portal_user: PortalUser, invited_by: str, now: datetime, message: str = "", send_email: bool
+) -> tuple[Invitation, QueuedEmail | None]:
+    """An unsaved invitation with its link and, with `send_email`, its e-mail to queue."""
+    invitation = Invitation(portal_user=portal_user, invited_by=invited_by, message=message)
+    return invitation, _invitation_link_new(invitation, now=now, send_email=send_email)
+
+
+def _invitation_link_new(invitation: Invitation, *, now: datetime, send_email: bool) -> QueuedEmail | None:
+    """A new secret link and expiry for `invitation` (unsaved): the old link stops working. The token is never
+    stored, only its hash: the e-mail job rebuilds it from the new delivery key (customer_portal.emails)."""
+    queued = delivery_new(invitation, kind="invitation", send=send_email)
+    token = invitation_token(invitation_id=invitation.id, delivery_key=invitation.delivery_key)
+    invitation.token_hash = invitation_token_hash(token)
+    invitation.status = Invitation.Status.PENDING
+    invitation.created_at, invitation.expires_at = now, now + settings.PORTAL_INVITATION_TTL
+    return queued
 
 
 def portal_settings_initialize(*, portal: Portal) -> None:
@@ -106,24 +111,34 @@ def portal_users_invite(
     member is `already_member`; an account holder is `linked` (active at once); anyone else is
     `invited` (a pending invitation). A revoked member is restored the same way. The query count
     does not depend on the number of entries. `dry_run` computes the same outcome and writes
-    nothing. E-mails go out after commit; a mail failure is logged and never undoes the invite.
+    nothing. With `send_email`, each invitee and each linked account gets an e-mail: one job each,
+    queued in this transaction (one statement for all), delivered by a worker.
 
     Lock contract: invites to one portal are serialized (a transaction-level advisory lock), so
     concurrent invites of the same e-mail end as one membership.
     """
     if dry_run:
-        outcome, _ = _invite(portal=portal, entries=entries, invited_by=invited_by, message=message, write=False)
+        outcome, _ = _invite(
+            portal=portal, entries=entries, invited_by=invited_by, message=message, write=False, send_email=False
+        )
         return outcome
     with transaction.atomic():
-        outcome, emails = _invite(portal=portal, entries=entries, invited_by=invited_by, message=message, write=True)
-        if send_email and emails:
-            transaction.on_commit(lambda: portal_emails_send(portal=portal, emails=emails))
+        outcome, emails = _invite(
+            portal=portal, entries=entries, invited_by=invited_by, message=message, write=True, send_email=send_email
+        )
+        portal_emails_queue(portal=portal, emails=emails)
     return outcome
 
 
 def _invite(
-    *, portal: Portal, entries: Sequence[InviteEntry], invited_by: User | None, message: str, write: bool
-) -> tuple[InviteOutcome, list[PortalEmail]]:
+    *,
+    portal: Portal,
+    entries: Sequence[InviteEntry],
+    invited_by: User | None,
+    message: str,
+    write: bool,
+    send_email: bool,
+) -> tuple[InviteOutcome, list[QueuedEmail]]:
     portal_settings = portal_settings_get()
     if portal_settings.allowed_email_domains:
         errors = _email_domain_errors(entries, portal_settings.allowed_email_domains)
@@ -156,7 +171,7 @@ def _invite(
     created: list[PortalUser] = []
     restored: list[PortalUser] = []
     invitations: list[Invitation] = []
-    mail: list[PortalEmail] = []
+    mail: list[QueuedEmail | None] = []
     for email, entry in unique.items():
         account_id = accounts.get(email)
         member = members.get(email) or (members.get(f"id:{account_id}") if account_id else None)
@@ -173,26 +188,29 @@ def _invite(
         if account_id is not None:
             member.status, member.global_user_id, member.joined_at = PortalUser.Status.ACTIVE, account_id, now
             outcome.results.append(InviteResult(email, "linked", member))
-            mail.append(PortalEmail(kind="access_granted", to=member.email, name=member.name))
+            mail.append(delivery_new(member, kind="access_granted", send=send_email))
         else:
             member.status = PortalUser.Status.INVITED
-            invitation, token = _new_invitation(portal_user=member, invited_by=inviter, now=now, message=message)
+            invitation, queued = _new_invitation(
+                portal_user=member, invited_by=inviter, now=now, message=message, send_email=send_email
+            )
             invitations.append(invitation)
             outcome.results.append(InviteResult(email, "invited", member))
-            mail.append(PortalEmail(kind="invitation", to=member.email, name=member.name, token=token, message=message))
+            mail.append(queued)
 
     if write:
         PortalUser.objects.bulk_create(created)
         if restored:
             PortalUser.objects.bulk_update(
-                restored, ["status", "role", "name", "global_user_id", "invited_at", "joined_at", "updated_at"]
+                restored,
+                ["status", "role", "name", "global_user_id", "invited_at", "joined_at", "updated_at", *DELIVERY_FIELDS],
             )
             # A restored member's old links must not work again.
             Invitation.objects.filter(portal_user__in=restored, status=Invitation.Status.PENDING).update(
                 status=Invitation.Status.REVOKED
             )
         Invitation.objects.bulk_create(invitations)
-    return outcome, mail
+    return outcome, [queued for queued in mail if queued is not None]
 
 
 @transaction.atomic
@@ -249,11 +267,6 @@ def portal_users_restore(*, portal: Portal, ids: Iterable[uuid.UUID | str], invi
 # Invitations -----------------------------------------------------------------------
 
 
-def _invitation_email(invitation: Invitation, token: str) -> PortalEmail:
-    member = invitation.portal_user
-    return PortalEmail(kind="invitation", to=member.email, name=member.name, token=token, message=invitation.message)
-
-
 @transaction.atomic
 def invitation_create(
     *,
@@ -292,10 +305,11 @@ def invitation_create(
         member.save(update_fields=["status", "role", "name", "invited_at", "updated_at"])
         member.invitations.filter(status=Invitation.Status.PENDING).update(status=Invitation.Status.REVOKED)
     inviter = invited_by.email if invited_by else ""
-    invitation, token = _new_invitation(portal_user=member, invited_by=inviter, now=now, message=message)
+    invitation, queued = _new_invitation(
+        portal_user=member, invited_by=inviter, now=now, message=message, send_email=True
+    )
     invitation.save()
-    email_message = _invitation_email(invitation, token)
-    transaction.on_commit(lambda: portal_emails_send(portal=portal, emails=[email_message]))
+    portal_emails_queue(portal=portal, emails=[queued] if queued else [])
     return invitation
 
 
@@ -310,8 +324,12 @@ class InvitationsOutcome:
 @transaction.atomic
 def invitations_resend(*, portal: Portal, ids: Iterable[uuid.UUID | str]) -> InvitationsOutcome:
     """A new token and expiry for each pending or expired invitation among `ids` (the old links stop working),
-    in one transaction; the others are refused with the reason."""
-    return _invitations_change(ids=ids, change=lambda invitation: _invitation_resend(portal, invitation))
+    and a new e-mail each (queued in this transaction: a job still trying the old one sends nothing); the
+    others are refused with the reason."""
+    emails: list[QueuedEmail] = []
+    outcome = _invitations_change(ids=ids, change=lambda invitation: emails.append(_invitation_resend(invitation)))
+    portal_emails_queue(portal=portal, emails=emails)
+    return outcome
 
 
 @transaction.atomic
@@ -359,17 +377,13 @@ def _only(outcome: InvitationsOutcome) -> Invitation:
     return outcome.done[0]
 
 
-def _invitation_resend(portal: Portal, invitation: Invitation) -> None:
+def _invitation_resend(invitation: Invitation) -> QueuedEmail:
     if invitation.status not in (Invitation.Status.PENDING, Invitation.Status.EXPIRED):
         raise CustomerPortalError(f"A {invitation.status} invitation cannot be resent.", status=409)
-    token = secrets.token_urlsafe(32)
-    now = timezone.now()
-    invitation.token_hash = invitation_token_hash(token)
-    invitation.status = Invitation.Status.PENDING
-    invitation.created_at, invitation.expires_at = now, now + settings.PORTAL_INVITATION_TTL
-    invitation.save(update_fields=["token_hash", "status", "created_at", "expires_at"])
-    email_message = _invitation_email(invitation, token)
-    transaction.on_commit(lambda: portal_emails_send(portal=portal, emails=[email_message]))
+    queued = _invitation_link_new(invitation, now=timezone.now(), send_email=True)
+    assert queued is not None
+    invitation.save(update_fields=["token_hash", "status", "created_at", "expires_at", *DELIVERY_FIELDS])
+    return queued
 
 
 def _invitation_revoke(invitation: Invitation) -> None:
@@ -589,3 +603,29 @@ def portal_housekeeping() -> tuple[int, int]:
     # ended_at is when the session really ended (its expiry), not when this cleanup ran.
     ended = PortalSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=F("expires_at"))
     return expired, ended
+
+
+@dataclass
+class HousekeepingSummary:
+    portals: int = 0
+    invitations_expired: int = 0
+    sessions_ended: int = 0
+    failed: list[str] = field(default_factory=list)  # slugs of the portals that could not be cleaned
+
+
+def portal_housekeeping_each(*, portals: Iterable["Portal"]) -> HousekeepingSummary:
+    """`portal_housekeeping` in each portal, one transaction each. A portal that fails (say, its schema
+    is gone) is logged and listed, and the others are still cleaned."""
+    summary = HousekeepingSummary()
+    for portal in portals:
+        summary.portals += 1
+        try:
+            with tenant_context(portal):
+                expired, ended = portal_housekeeping()
+        except Exception:
+            logger.exception("housekeeping of portal %s (%s) failed", portal.slug, portal.id)
+            summary.failed.append(portal.slug)
+            continue
+        summary.invitations_expired += expired
+        summary.sessions_ended += ended
+    return summary

@@ -8,7 +8,6 @@ what makes `migrate_schemas` migrate it, so spares never drift from real portals
 
 import hashlib
 import logging
-import threading
 import uuid
 from typing import Any
 
@@ -51,7 +50,8 @@ def spare_schema_create() -> Portal:
 def spare_pool_refill(*, size: int | None = None) -> int:
     """Top the pool up to `size` (default PORTAL_SPARE_POOL_SIZE); returns how many spares were made.
 
-    Returns 0 at once when another process is already refilling.
+    Returns 0 at once when another process is already refilling (the refill job, `refill_spare_schemas`
+    and `quickstart` all come here).
     """
     target = settings.PORTAL_SPARE_POOL_SIZE if size is None else size
     with connection.cursor() as cursor:
@@ -68,23 +68,6 @@ def spare_pool_refill(*, size: int | None = None) -> int:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_REFILL_LOCK_KEY])
-
-
-def spare_pool_refill_on_commit() -> None:
-    """Refill after the current transaction commits, outside the request unless PORTAL_SPARE_REFILL=inline."""
-    if settings.PORTAL_SPARE_REFILL == "inline":
-        transaction.on_commit(spare_pool_refill)
-    else:
-        transaction.on_commit(lambda: threading.Thread(target=_refill_in_background, name="spare-pool-refill").start())
-
-
-def _refill_in_background() -> None:
-    try:
-        spare_pool_refill()
-    except Exception:
-        logger.exception("refilling the spare schema pool failed; `manage.py refill_spare_schemas` retries")
-    finally:
-        connection.close()  # this thread's own connection
 
 
 def portal_row_with_schema(*, schema_name: str, **fields: Any) -> Portal:

@@ -13,9 +13,10 @@ from accounts.models import Organization, User
 from portals.caching import portal_config_forget_on_commit
 from portals.errors import PortalsError
 from portals.models import Domain, Portal, portal_host
-from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug, spare_pool_refill_on_commit
+from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug
 from portals.routing import routing_forget_on_commit
 from portals.signals import portal_schema_ready
+from portals.tasks import spare_pool_refill_later
 from portalsite.hostnames import is_hostname
 from portalsite.slugs import unique_slug
 
@@ -108,8 +109,8 @@ def portal_create(
     """Create a portal of `organization` with its schema, default domain and custom domain, in one transaction.
 
     `created_by` is the account that asked (None for an operator). Takes a spare schema from the pool
-    (milliseconds); the pool is refilled after commit. `portal_schema_ready` lets the apps above fill the new
-    schema inside the same transaction. A failure anywhere, a lost slug or domain race included, leaves
+    (milliseconds) and queues a refill job in the same transaction. `portal_schema_ready` lets the apps above
+    fill the new schema inside the same transaction. A failure anywhere, a lost slug or domain race included, leaves
     nothing behind.
     """
     try:
@@ -148,7 +149,7 @@ def _portal_create(
         portal_schema_ready.send(sender=Portal, portal=portal)
 
     routing_forget_on_commit(domain.domain for domain in domains)  # forget cached "no such host" answers
-    spare_pool_refill_on_commit()
+    spare_pool_refill_later()
     creator = created_by.email if created_by is not None else "an operator"
     logger.info("portal %s (%s) created by %s", portal.slug, portal.id, creator)
     return portal

@@ -14,6 +14,7 @@ import django_stubs_ext
 import environ
 
 from portalsite.embedded_db import embedded_database_settings
+from portalsite.mail_settings import email_settings
 
 # Lets generic Django classes be subscripted at run time (`ModelAdmin[Portal]`), as the type checker reads them.
 django_stubs_ext.monkeypatch()
@@ -63,6 +64,7 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "procrastinate.contrib.django",  # the job queue's tables, in public; before our apps, whose tasks.py it imports
     "accounts",
     "portals",
 ]
@@ -203,12 +205,20 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PortalUserStatusEnum": "customer_portal.models.PortalUser.Status",
         "InvitationStatusEnum": "customer_portal.models.Invitation.Status",
+        "DeliveryStatusEnum": "customer_portal.models.EmailDelivery.DeliveryStatus",
     },  # PATCH and PUT share PortalUpdateRequest (every field is optional)
 }
 
 # Mail ----------------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+vars().update(email_settings(env.str("EMAIL_URL", default="consolemail://")))
+# Seconds a mail server may take to answer (Django's default is to wait for ever, holding a worker).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Each e-mail is a job; after a temporary failure it is tried again after these many seconds, one
+# step per failed try; still failing at the end (or refused for good, a 5xx), it is `failed`.
+EMAIL_RETRY_SCHEDULE = [
+    int(seconds) for seconds in env.list("EMAIL_RETRY_SCHEDULE", default=["10", "60", "300", "1800", "7200"])
+]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portalsite <noreply@localhost>")
 
 # Static files and i18n -----------------------------------------------------
@@ -249,15 +259,56 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "pgserver": {"level": "WARNING"},
+        # These announce, at INFO, every task and schedule each time any process starts Django, and
+        # every job a request queues; the worker's own lines (each job's start and end) stay.
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.jobs": {"level": "WARNING"},
+    },
 }
 
 # Portals ---------------------------------------------------------------------
 
 # Pre-migrated spare schemas kept ready so that creating a portal is a rename, not a migrate.
+# A create queues a refill job (run by `manage.py worker`); so does the periodic job below.
 PORTAL_SPARE_POOL_SIZE = env.int("PORTAL_SPARE_POOL_SIZE", default=3)
-# "background": refill in a thread after the create commits; "inline": in the committing thread.
-PORTAL_SPARE_REFILL = env.str("PORTAL_SPARE_REFILL", default="background")
 # Links in e-mails point at the portal's own host: <scheme>://<domain>[:port]/...
 PORTAL_URL_SCHEME = env.str("PORTAL_URL_SCHEME", default="http" if DEBUG else "https")
 PORTAL_URL_PORT = env.str("PORTAL_URL_PORT", default="8000" if DEBUG else "")
+
+# Background jobs (procrastinate: jobs in PostgreSQL, run by `manage.py worker`) ----------
+
+# Tasks live in each app's tasks.py (found by procrastinate's autodiscovery); the job queue's own
+# upkeep (pruning, stalled jobs) in portalsite/jobs.py.
+PROCRASTINATE_IMPORT_PATHS = ["portalsite.jobs"]
+# A worker writes a heartbeat every JOBS_HEARTBEAT_INTERVAL seconds; a worker silent for
+# JOBS_STALLED_AFTER seconds is dead (killed, or its machine gone), and its running jobs are put back
+# in the queue by the next worker that starts and by the periodic `retry_stalled_jobs`.
+JOBS_HEARTBEAT_INTERVAL = env.float("JOBS_HEARTBEAT_INTERVAL", default=10.0)
+JOBS_STALLED_AFTER = env.float("JOBS_STALLED_AFTER", default=60.0)
+# Jobs that ended (succeeded, failed, cancelled, aborted) are deleted this long after they ended.
+JOBS_RETENTION_HOURS = env.int("JOBS_RETENTION_HOURS", default=7 * 24)
+# Jobs one worker runs at once, unless `manage.py worker --concurrency N` says otherwise.
+JOBS_WORKER_CONCURRENCY = env.int("JOBS_WORKER_CONCURRENCY", default=4)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": JOBS_HEARTBEAT_INTERVAL,
+    "stalled_worker_timeout": JOBS_STALLED_AFTER,
+}
+
+# Periodic jobs: every schedule in one place. Each name is a task declared with
+# `@periodic_job("<name>")` (portalsite/jobs.py) in its app's tasks.py; the value is its cron line
+# ("minute hour day month weekday", or a sixth field for seconds). Any worker defers it; the
+# database makes each tick one job across all workers. Add new ones here.
+PERIODIC_JOBS = {
+    # customer_portal: store `expired` on invitations past their expiry, end timed-out sessions.
+    "portal_housekeeping": env.str("PORTAL_HOUSEKEEPING_SCHEDULE", default="*/5 * * * *"),
+    # portals: top the spare-schema pool up (a create also queues a refill).
+    "spare_pool_refill": env.str("SPARE_POOL_REFILL_SCHEDULE", default="*/10 * * * *"),
+    # accounts: delete refresh-token records past their expiry (simplejwt's flushexpiredtokens).
+    "flush_expired_tokens": env.str("FLUSH_EXPIRED_TOKENS_SCHEDULE", default="17 3 * * *"),
+    # the job queue: put back the jobs of dead workers; delete ended jobs past JOBS_RETENTION_HOURS.
+    "retry_stalled_jobs": env.str("RETRY_STALLED_JOBS_SCHEDULE", default="* * * * *"),
+    "prune_jobs": env.str("PRUNE_JOBS_SCHEDULE", default="43 * * * *"),
+}

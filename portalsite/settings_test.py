@@ -8,7 +8,6 @@ CACHES = {
     "routing": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "routing"},
 }
 PORTAL_SPARE_POOL_SIZE = 3  # as many as the session fixture makes: the session portal's create refills it
-PORTAL_SPARE_REFILL = "inline"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_USE_FINDERS = True
 SECURE_SSL_REDIRECT = False

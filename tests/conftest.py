@@ -19,6 +19,7 @@ test's transaction, and the rollback gives it back.
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -41,6 +42,8 @@ from portals.models import Portal
 from portals.provisioning import spare_pool_refill
 from portals.services import portal_create
 from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, OrgMembershipFactory, UserFactory
+from tests.jobs import run_jobs
+from tests.smtp import SmtpServer
 
 MAIN_HOST = "localhost"
 TEST_PORTAL_SLUG = "test"
@@ -160,6 +163,15 @@ def _clear_caches() -> Iterator[None]:
     connection.set_schema_to_public()
 
 
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, and Django's mail sent to it."""
+    with SmtpServer() as server:
+        for name, value in server.django_settings().items():
+            setattr(settings, name, value)
+        yield server
+
+
 @pytest.fixture(scope="session")
 def session_org(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Organization:
     """A production organization and its admin, committed once for the whole session."""
@@ -176,6 +188,8 @@ def spare_pool(session_org: Organization, django_db_blocker: pytest.FixtureReque
     transaction, and its rollback puts them back, so the pool stays full across tests."""
     with django_db_blocker.unblock():
         spare_pool_refill(size=3)
+        # Jobs an earlier session committed and left (the database is reused) must not run inside tests.
+        run_jobs(advance=timedelta(days=365))
 
 
 @pytest.fixture(scope="session")
@@ -186,6 +200,7 @@ def test_portal(session_org: Organization, spare_pool: None, django_db_blocker: 
         if portal is None:
             admin = User.objects.get(email=SESSION_ADMIN_EMAIL)
             portal = make_portal(admin, name="Test portal", slug=TEST_PORTAL_SLUG)
+            run_jobs()  # the refill that create queued: the pool is full again for the tests
     return portal
 
 

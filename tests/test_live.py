@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 MAIN_HOST = "localhost"
-DEMO_ADMIN_EMAIL = "admin@demo.example.com"  # made by quickstart (portals/management/commands/quickstart.py)
+DEMO_ADMIN_EMAIL = "admin@demo.example.com"  # made by quickstart (customer_portal/management/commands/quickstart.py)
 GUNICORN_WORKERS = 2
 START_TIMEOUT = 60.0  # seconds for gunicorn to answer /healthz
 COMMAND_TIMEOUT = 300  # seconds for one manage.py command (migrating 50+ spare schemas included)
@@ -164,7 +164,6 @@ class LiveStack:
             DATA_DIR=str(self.data_dir),
             AUTH_THROTTLE_RATE="100000/min",
             INVITE_THROTTLE_RATE="100000/min",
-            PORTAL_SPARE_REFILL="inline",
             JWT_ACCESS_LIFETIME="3600",
             EMAIL_URL="dummymail://",
             PYTHONWARNINGS="ignore",
@@ -567,7 +566,7 @@ def _setup_portals(stack: LiveStack, token: str) -> list[PortalUnderLoad]:
 
 
 def test_mixed_traffic_over_50_portals_has_no_errors(stack: LiveStack, capsys: pytest.CaptureFixture[str]):
-    # Enough pre-migrated spares that every create below is a rename (the inline refill then has nothing to do).
+    # Enough pre-migrated spares that every create below is a rename (no worker runs here: the refills wait).
     begin = time.monotonic()
     stack.manage("refill_spare_schemas", "--size", str(LOAD_PORTALS + 3))
     stack.timings["spare schemas"] = time.monotonic() - begin

@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import environ
 import psycopg
 import pytest
 
 import portalsite.settings as production_settings
+from portalsite.mail_settings import email_settings
 
 REPO = Path(__file__).resolve().parent.parent
 UNREACHABLE_URL = "postgres://portalsite@127.0.0.1:9/nowhere"
@@ -127,3 +129,39 @@ def test_the_embedded_server_is_used_when_database_url_is_unset():
     else:
         assert Path(settings.DATABASES["default"]["HOST"]).exists()  # the socket folder of the embedded server
     assert settings.DATABASES["default"]["ENGINE"] == "portalsite.db_backend"
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("filemail:///var/mail/portalsite", "/var/mail/portalsite"),
+        ("filemail:////var/mail", "/var/mail"),
+        ("filemail://outbox/portalsite", "outbox/portalsite"),
+        ("filemail:///var/mail%20box", "/var/mail box"),
+    ],
+    ids=["absolute", "four-slashes", "relative", "quoted"],
+)
+def test_filemail_urls_keep_their_path(url, path):
+    config = email_settings(url)
+
+    assert config["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert config["EMAIL_FILE_PATH"] == path
+
+
+def test_other_email_urls_are_read_as_django_environ_reads_them():
+    for url in ("smtp://user:secret@mail.example.com:587", "consolemail://", "smtp+tls://mail.example.com:587"):
+        assert email_settings(url) == environ.Env.email_url_config(url)
+
+
+def test_the_documented_filemail_url_writes_into_that_absolute_folder(tmp_path):
+    outbox = tmp_path / "outbox"  # absolute; the command runs in the repository, elsewhere
+    result = _run(
+        ["manage.py", "sendtestemail", "someone@example.com"],
+        EMAIL_URL=f"filemail://{outbox}",
+        DJANGO_SETTINGS_MODULE="portalsite.settings",
+    )
+
+    assert result.returncode == 0, result.stderr
+    [message] = outbox.iterdir()
+    assert "To: someone@example.com" in message.read_text()
+    assert not (REPO / str(outbox).lstrip("/")).exists()

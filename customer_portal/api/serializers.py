@@ -159,6 +159,11 @@ class PortalUserListQueryInput(AnySerializer):
 
 class InvitationListQueryInput(AnySerializer):
     status = serializers.ChoiceField(choices=[*Invitation.Status.values, "all"], default="pending")
+    delivery_status = serializers.ChoiceField(
+        choices=Invitation.DeliveryStatus.choices,
+        required=False,
+        help_text="Only invitations whose e-mail is queued, sent or failed (say, `failed` with `status=all`).",
+    )
 
 
 @extend_schema_serializer(component_name="Invitation")
@@ -169,14 +174,44 @@ class InvitationOutput(serializers.ModelSerializer[Invitation]):
     status = serializers.SerializerMethodField()
     invited_by = serializers.CharField(help_text="The inviting admin's e-mail, or empty when no one (an operator).")
 
+    delivery_status = serializers.SerializerMethodField(
+        help_text="Where its e-mail stands: `queued` (waiting for a worker, or for its next try), `sent` (accepted "
+        "by the mail server), `failed` (refused, or still failing after EMAIL_RETRY_SCHEDULE); null when it was "
+        "made without one (`send_email: false`)."
+    )
+    delivery_error = serializers.SerializerMethodField(
+        help_text="The mail server's answer to the last failed try (or why it was not sent), else null."
+    )
+
     class Meta:
         model = Invitation
-        fields = ["id", "email", "name", "role", "status", "invited_by", "created_at", "expires_at"]
+        fields = [
+            "id",
+            "email",
+            "name",
+            "role",
+            "status",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "delivery_status",
+            "delivery_attempts",
+            "delivered_at",
+            "delivery_error",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ChoiceField(choices=Invitation.Status.choices))
     def get_status(self, invitation: Invitation) -> str:
         return invitation.effective_status
+
+    @extend_schema_field(serializers.ChoiceField(choices=Invitation.DeliveryStatus.choices, allow_null=True))
+    def get_delivery_status(self, invitation: Invitation) -> str | None:
+        return invitation.delivery_status or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_delivery_error(self, invitation: Invitation) -> str | None:
+        return invitation.delivery_error or None
 
 
 @extend_schema_serializer(component_name="PortalUserInviteItem")
@@ -207,6 +242,9 @@ class InvitationAcceptInput(InputSerializer):
 class PortalStatsOutput(AnySerializer):
     users = serializers.DictField(child=serializers.IntegerField())
     invitations = serializers.DictField(child=serializers.IntegerField())
+    invitation_emails = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Invitations by where their e-mail stands: queued, sent, failed."
+    )
     sessions = serializers.DictField(child=serializers.IntegerField())
     logins = serializers.DictField(child=serializers.IntegerField())
     features = serializers.DictField(child=serializers.IntegerField())

@@ -151,7 +151,8 @@ class PortalUserViewSet(viewsets.ViewSet):
 
 @extend_schema_view(
     list=extend_schema(operation_id="list_customer_portal_invitations", summary="List portal invitations",
-                       description="Pending invitations by default; `status` picks others, `all` every one.",
+                       description="Pending invitations by default; `status` picks others, `all` every one; "
+                                   "`delivery_status` those whose e-mail is queued, sent or failed.",
                        parameters=[InvitationListQueryInput], responses=InvitationOutput(many=True)),
     create=extend_schema(operation_id="create_customer_portal_invitation", summary="Send a portal invitation",
                          request=InvitationCreateInput, responses={201: InvitationOutput}),
@@ -178,7 +179,8 @@ class InvitationViewSet(viewsets.ViewSet):
 
     def list(self, request: Request) -> Response:
         query = query_params_validated(InvitationListQueryInput, request)
-        return Response(InvitationOutput(invitation_list(status=query["status"]), many=True).data)
+        invitations = invitation_list(status=query["status"], delivery_status=query.get("delivery_status"))
+        return Response(InvitationOutput(invitations, many=True).data)
 
     def create(self, request: Request) -> Response:
         data = InvitationCreateInput(data=request.data)

@@ -94,9 +94,19 @@ def _committed_rows_restored(spare_pool: None, django_db_blocker: Any) -> Iterat
     # Module scope: set up before, and torn down after, the flush at the end of each transactional test.
     with django_db_blocker.unblock():
         snapshot = serializers.serialize("json", _committed_rows())
+        last_job = _last_job_id()
     yield
     with django_db_blocker.unblock():
         _restore(snapshot)
+        # The live server's creates queued refills, committed; the flush leaves procrastinate's tables alone.
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM procrastinate_jobs WHERE id > %s", [last_job])
+
+
+def _last_job_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+        return cursor.fetchone()[0]
 
 
 def _detached(element: Any) -> bool:

@@ -12,11 +12,14 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from customer_portal.admin_views import PAGE_SIZE
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
-from customer_portal.services import portal_config_update, portal_session_open
+from customer_portal.services import portal_config_update, portal_session_open, portal_users_invite
 from portals.models import Portal
 from tests.conftest import invite
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
+from tests.smtp import SmtpServer
 
 
 @pytest.fixture
@@ -52,6 +55,7 @@ def test_pasting_three_emails_invites_three_people(
             url("invite"),
             {"emails": "ann@example.com\nbob@example.com, Bob Stone, manager\n\ncid@example.com", "send_email": "on"},
         )
+    run_jobs()  # the e-mail jobs the change queued
 
     assert response.status_code == 302 and response.url == url("users")
     assert _users(portal) == dict.fromkeys(["ann@example.com", "bob@example.com", "cid@example.com"], "invited")
@@ -225,6 +229,7 @@ def test_invitations_resend_and_revoke(
     listed = owner_web.get(url("invitations"))
     with django_capture_on_commit_callbacks(execute=True):
         resent = owner_web.post(url("invitations"), {"action": "resend", "_selected_action": [ann]})
+    run_jobs()  # the e-mail jobs the change queued
     revoked = owner_web.post(url("invitations"), {"action": "revoke", "_selected_action": [bob]})
     again = owner_web.post(url("invitations"), {"action": "resend", "_selected_action": [bob]})
 
@@ -247,6 +252,54 @@ def test_invitations_resend_and_revoke(
         "Resent 1 invitation in portal acme: ann@example.com",
         "Revoked 1 invitation in portal acme: bob@example.com",
     ]
+
+
+def test_the_invitations_page_shows_each_emails_fate_and_filters_the_failed(
+    owner_web: Client, portal: Portal, url: Callable[[str], str], smtp: SmtpServer
+) -> None:
+    smtp.refuse("bounce@example.com")
+    with tenant_context(portal):
+        portal_users_invite(
+            portal=portal,
+            entries=[InviteEntry(email=email) for email in ("ok@example.com", "bounce@example.com")],
+            invited_by=None,
+        )
+    run_jobs(queues=["email"])
+    invite(portal, "quiet@example.com")  # not e-mailed
+    with tenant_context(portal):
+        portal_users_invite(portal=portal, entries=[InviteEntry(email="later@example.com")], invited_by=None)
+
+    everything = owner_web.get(url("invitations")).content.decode()
+    failed = owner_web.get(url("invitations"), {"delivery": "failed", "status": "all"})
+
+    assert "Not e-mailed" in everything and "Queued" in everything and "Sent" in everything
+    assert [invitation.portal_user.email for invitation in failed.context["invitations"]] == ["bounce@example.com"]
+    page = failed.content.decode()
+    assert "550 5.1.1 &lt;bounce@example.com&gt;: Recipient address rejected" in page
+    assert [(item["label"], item["count"], item["selected"]) for item in failed.context["delivery_filters"]] == [
+        ("Any", 3, False),
+        ("Queued", 1, False),
+        ("Sent", 1, False),
+        ("Failed", 1, True),
+    ]
+    # Choosing a status keeps the e-mail filter, and the other way round.
+    assert "delivery=failed" in next(item["query"] for item in failed.context["status_filters"])
+    assert "status=all" in failed.context["delivery_filters"][0]["query"]
+
+
+def test_the_users_page_shows_a_linked_accounts_access_email(
+    owner_web: Client, portal: Portal, url: Callable[[str], str], smtp: SmtpServer
+) -> None:
+    UserFactory(email="known@example.com")
+    smtp.refuse("known@example.com")
+    with tenant_context(portal):
+        portal_users_invite(portal=portal, entries=[InviteEntry(email="known@example.com")], invited_by=None)
+    run_jobs(queues=["email"])
+
+    page = owner_web.get(url("users")).content.decode()
+
+    assert "Access e-mail" in page
+    assert "Failed" in page and "Recipient address rejected" in page
 
 
 # Features ----------------------------------------------------------------------------------------

@@ -21,15 +21,17 @@ from tests.conftest import (
     token_client,
 )
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
 
 def _invited(client: APIClient, capture_on_commit, email: str) -> tuple[dict, str]:
-    """POST /invitations, run its after-commit e-mail, and return the invitation and the token the e-mail carries."""
+    """POST /invitations, run its e-mail job, and return the invitation and the token the e-mail carries."""
     with capture_on_commit(execute=True):
         created = client.post("/v1/customer-portal/invitations", {"email": email}, format="json")
     assert created.status_code == 201, created.content
+    run_jobs()  # the e-mail job the change queued
     return created.json(), invite_token(mail.outbox[-1])
 
 
@@ -266,19 +268,50 @@ def test_invitations_are_created_listed_and_emailed(
             {"email": "guest@example.com", "name": "Guest", "role": "manager", "message": "Welcome aboard"},
             format="json",
         )
+    run_jobs()  # the e-mail jobs the change queued
 
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "name", "role", "status", "invited_by", "created_at", "expires_at"}
+    assert set(body) == {
+        "id", "email", "name", "role", "status", "invited_by", "created_at", "expires_at",
+        "delivery_status", "delivery_attempts", "delivered_at", "delivery_error",
+    }  # fmt: skip
     assert (body["email"], body["role"], body["status"], body["invited_by"]) == (
         "guest@example.com", "manager", "pending", owner.email
+    )  # fmt: skip
+    # Answered before the e-mail goes out: it is queued, and a worker sends it.
+    assert (body["delivery_status"], body["delivery_attempts"], body["delivered_at"], body["delivery_error"]) == (
+        "queued", 0, None, None
     )  # fmt: skip
     assert "token" not in str(body).lower()
     [message] = mail.outbox
     assert "Welcome aboard" in message.body
     assert f"http://{portal_host}:8000/invite/" in message.body
-    listed = owner_on_portal.get("/v1/customer-portal/invitations").json()
-    assert [invitation["id"] for invitation in listed] == [body["id"]]
+    [listed] = owner_on_portal.get("/v1/customer-portal/invitations").json()
+    assert listed["id"] == body["id"]
+    assert (listed["delivery_status"], listed["delivery_attempts"], listed["delivery_error"]) == ("sent", 1, None)
+    assert listed["delivered_at"] is not None
+
+
+def test_invitations_filter_by_where_their_email_stands(owner_on_portal, smtp):
+    smtp.refuse("bounce@example.com")
+    for email in ("ok@example.com", "bounce@example.com"):
+        owner_on_portal.post("/v1/customer-portal/invitations", {"email": email}, format="json")
+    run_jobs(queues=["email"])
+    owner_on_portal.post("/v1/customer-portal/invitations", {"email": "later@example.com"}, format="json")
+
+    def listed(delivery_status: str) -> list[str]:
+        response = owner_on_portal.get(f"/v1/customer-portal/invitations?delivery_status={delivery_status}")
+        return [invitation["email"] for invitation in response.json()]
+
+    by_status = {status: listed(status) for status in ("queued", "sent", "failed")}
+    bad = owner_on_portal.get("/v1/customer-portal/invitations?delivery_status=bounced")
+
+    assert by_status == {"queued": ["later@example.com"], "sent": ["ok@example.com"], "failed": ["bounce@example.com"]}
+    [failed] = owner_on_portal.get("/v1/customer-portal/invitations?delivery_status=failed").json()
+    assert (failed["delivery_status"], failed["delivery_attempts"], failed["delivered_at"]) == ("failed", 1, None)
+    assert failed["delivery_error"].startswith("550 5.1.1 <bounce@example.com>")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "delivery_status"]
 
 
 def test_inviting_an_active_member_is_422(owner_on_portal, portal_user):
@@ -330,6 +363,7 @@ def test_resend_kills_the_old_link_and_revives_an_expired_invitation(
     pending = owner_on_portal.get("/v1/customer-portal/invitations").json()
     with django_capture_on_commit_callbacks(execute=True):
         resent = owner_on_portal.post(f"/v1/customer-portal/invitations/{created['id']}/resend")
+    run_jobs()  # the e-mail job the resend queued
     new_token = invite_token(mail.outbox[-1])
 
     assert [i["status"] for i in expired] == ["expired"]
@@ -457,16 +491,20 @@ def test_stats_follow_a_scripted_sequence(owner_on_portal, make_portal_user, por
     portal_login(portal_host, "bob@example.com")  # a second login for bob
     owner_on_portal.post("/v1/customer-portal/users/invite", {"email": "carol@example.com"}, format="json")
     owner_on_portal.post("/v1/customer-portal/users/invite", {"email": "dave@example.com"}, format="json")
+    owner_on_portal.post("/v1/customer-portal/users/invite", {"email": "erin@example.com"}, format="json")
     with tenant_context(portal):
         Invitation.objects.filter(portal_user__email="dave@example.com").update(expires_at=timezone.now())
+    run_jobs(queues=["email"])  # carol's and dave's e-mails (dave's link died first: not sent)
+    owner_on_portal.post("/v1/customer-portal/users/invite", {"email": "fay@example.com"}, format="json")  # queued
     owner_on_portal.delete(f"/v1/customer-portal/users/{alice.member.id}/access")
     owner_on_portal.patch("/v1/customer-portal/features/chat/toggle", {"enabled": True}, format="json")
 
     stats = owner_on_portal.get("/v1/customer-portal/stats").json()
 
     assert stats == {
-        "users": {"total": 4, "active": 1, "invited": 2, "revoked": 1},
-        "invitations": {"pending": 1, "accepted": 0, "expired": 1, "revoked": 0},
+        "users": {"total": 6, "active": 1, "invited": 4, "revoked": 1},
+        "invitations": {"pending": 3, "accepted": 0, "expired": 1, "revoked": 0},
+        "invitation_emails": {"queued": 1, "sent": 2, "failed": 1},
         "sessions": {"active": 2},
         "logins": {"last_24h": 3, "last_7d": 3, "last_30d": 3},
         "features": {"enabled": sum(f.enabled_by_default for f in FEATURE_CATALOG.values()) + 1, "total": 5},

@@ -16,9 +16,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from customer_portal.features import FEATURE_CATALOG
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.management.commands import invite_portal_users
 from customer_portal.models import Invitation, PortalSession, PortalSettings, PortalUser
-from customer_portal.services import portal_user_revoke
+from customer_portal.services import portal_user_revoke, portal_users_invite
 from portals.models import Portal, PortalMigration
 from portals.provisioning import spare_pool_refill
 from portals.selectors import portal_list_all
@@ -32,6 +33,7 @@ from tests.conftest import (
     run_command,
 )
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +41,9 @@ DEFAULT_FEATURES = {"enabled": sum(f.enabled_by_default for f in FEATURE_CATALOG
 
 
 def _scripted_sequence(portal: Portal, portal_host: str) -> None:
-    """Two people with accounts (linked) and one without (invited); the invitation expires; one of the
-    linked logs in once on the portal's host; the other is revoked."""
+    """Two people with accounts (linked) and one without (invited), none e-mailed; the invitation expires;
+    one of the linked logs in once on the portal's host; the other is revoked. Then two more invitations
+    with e-mails: one is delivered, the other still queued."""
     UserFactory(email="linked-a@example.com")
     UserFactory(email="linked-b@example.com")
     invite(portal, "linked-a@example.com", "linked-b@example.com", "invited@example.com")
@@ -50,6 +53,9 @@ def _scripted_sequence(portal: Portal, portal_host: str) -> None:
     assert status == 200, body
     with tenant_context(portal):
         portal_user_revoke(portal_user_id=PortalUser.objects.get(email="linked-b@example.com").id)
+        portal_users_invite(portal=portal, entries=[InviteEntry(email="mailed@example.com")], invited_by=None)
+        run_jobs(queues=["email"])
+        portal_users_invite(portal=portal, entries=[InviteEntry(email="later@example.com")], invited_by=None)
 
 
 # portal_stats ----------------------------------------------------------------------
@@ -66,13 +72,14 @@ def test_portal_stats_json_is_the_body_of_get_stats(
     assert response.status_code == 200
     assert json.loads(out) == response.json()
     assert json.loads(out) == {
-        "users": {"total": 3, "active": 1, "invited": 1, "revoked": 1},
-        "invitations": {"pending": 0, "accepted": 0, "expired": 1, "revoked": 0},
+        "users": {"total": 5, "active": 1, "invited": 3, "revoked": 1},
+        "invitations": {"pending": 2, "accepted": 0, "expired": 1, "revoked": 0},
+        "invitation_emails": {"queued": 1, "sent": 1, "failed": 0},
         "sessions": {"active": 1},
         "logins": {"last_24h": 1, "last_7d": 1, "last_30d": 1},
         "features": DEFAULT_FEATURES,
     }
-    assert out.startswith('{\n  "users": {\n    "total": 3,')  # indented for people as well
+    assert out.startswith('{\n  "users": {\n    "total": 5,')  # indented for people as well
 
 
 def test_portal_stats_shows_a_readable_block_and_takes_an_id(portal: Portal, portal_host: str) -> None:
@@ -82,8 +89,9 @@ def test_portal_stats_shows_a_readable_block_and_takes_an_id(portal: Portal, por
 
     assert out.splitlines() == [
         "Portal acme (Acme)",
-        "  users        3 total: 1 active, 1 invited, 1 revoked",
-        "  invitations  0 pending, 0 accepted, 1 expired, 0 revoked",
+        "  users        5 total: 1 active, 3 invited, 1 revoked",
+        "  invitations  2 pending, 0 accepted, 1 expired, 0 revoked",
+        "  e-mails      1 sent, 1 queued, 0 failed",
         "  sessions     1 active",
         "  logins       1 in 24h, 1 in 7d, 1 in 30d",
         f"  features     {DEFAULT_FEATURES['enabled']} of 5 enabled",
@@ -96,6 +104,7 @@ def test_portal_stats_of_a_new_portal_are_zeros(portal: Portal) -> None:
     assert json.loads(out) == {
         "users": {"total": 0, "active": 0, "invited": 0, "revoked": 0},
         "invitations": {"pending": 0, "accepted": 0, "expired": 0, "revoked": 0},
+        "invitation_emails": {"queued": 0, "sent": 0, "failed": 0},
         "sessions": {"active": 0},
         "logins": {"last_24h": 0, "last_7d": 0, "last_30d": 0},
         "features": DEFAULT_FEATURES,
@@ -207,7 +216,7 @@ def test_cleanup_portals_reports_a_portal_without_schema_and_cleans_the_others(
     for each in (portal, last):
         with tenant_context(each):
             assert Invitation.objects.get().status == Invitation.Status.EXPIRED
-    assert "cleanup of portal broken" in caplog.text
+    assert "housekeeping of portal broken" in caplog.text
 
 
 def test_cleanup_portals_draws_a_progress_bar_only_at_a_terminal(portal: Portal) -> None:
@@ -337,6 +346,7 @@ def test_invite_portal_users_invites_links_and_counts(portal, tmp_path, django_c
 
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = run_command("invite_portal_users", portal.slug, "--csv", path)
+    run_jobs()  # the e-mail jobs the change queued
 
     assert out.strip() == "invited 2, linked 1, already member 0"
     invited = members(portal)
@@ -356,11 +366,12 @@ def test_invite_portal_users_invites_links_and_counts(portal, tmp_path, django_c
 def test_invite_portal_users_counts_existing_members_and_sends_nothing_with_no_email(
     portal, tmp_path, django_capture_on_commit_callbacks
 ):
-    invite(portal, "old@example.com", send_email=True)
+    invite(portal, "old@example.com")
     path = _write_csv(tmp_path, "email\nOLD@example.com\nnew@example.com\n")
 
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = run_command("invite_portal_users", str(portal.id), "--csv", path, "--no-email")
+    run_jobs()  # the command queued no e-mail: nothing to run
 
     assert out.strip() == "invited 1, linked 0, already member 1"
     assert mail.outbox == []

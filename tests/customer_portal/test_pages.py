@@ -21,6 +21,7 @@ from customer_portal.services import INVALID_INVITATION
 from portals.models import Portal
 from tests.conftest import INVITE_LINK, MAIN_HOST, PORTAL_HOST, TEST_PORTAL_HOST
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +47,7 @@ def invite_by_mail(owner_api: APIClient, portal: Portal, django_capture_on_commi
             response = owner_api.post(
                 f"/v1/portal/{portal.id}/users", {"users": [{"email": email, "name": name}]}, format="json"
             )
+        run_jobs()  # the e-mail jobs the change queued
         assert response.status_code == 201
         assert response.json()["results"][0]["status"] == "invited"
         link = INVITE_LINK.search(mail.outbox[-1].body)

@@ -1,6 +1,5 @@
 """/v1/portal/{id}/users: bulk invite with auto-linking, listing, removal."""
 
-import logging
 import re
 
 import pytest
@@ -13,6 +12,7 @@ from customer_portal.models import Invitation, PortalSession, PortalSettings, Po
 from customer_portal.services import invitation_token_hash
 from tests.conftest import members
 from tests.factories import UserFactory
+from tests.jobs import queued_jobs, run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -159,6 +159,7 @@ def test_a_dry_run_reports_without_writing_or_sending(owner_api, portal, django_
         assert not Invitation.objects.exists()
     assert mail.outbox == []
     assert callbacks == []  # nothing is queued to run after commit: no e-mail, no cache change
+    assert queued_jobs(task_name="deliver_portal_email") == []
 
 
 def test_a_bad_dry_run_flag_is_422_in_the_query(owner_api, portal):
@@ -168,17 +169,21 @@ def test_a_bad_dry_run_flag_is_422_in_the_query(owner_api, portal):
     assert response.json()["detail"][0]["loc"] == ["query", "dry_run"]
 
 
-def test_emails_go_out_after_commit_with_a_link_to_the_portal_host(
-    owner_api, portal, django_capture_on_commit_callbacks
-):
+def test_each_email_is_a_job_queued_with_the_invite_and_sent_by_a_worker(owner_api, portal):
     UserFactory(email="known@example.com")
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        _invite(owner_api, portal, [{"email": "new@example.com"}, {"email": "known@example.com"}])
-    assert mail.outbox == []  # nothing is sent before the transaction commits
-    for callback in callbacks:
-        callback()
+    _invite(owner_api, portal, [{"email": "new@example.com"}, {"email": "known@example.com"}])
 
+    assert mail.outbox == []  # the answer does not wait for the mail server
+    jobs = queued_jobs(task_name="deliver_portal_email")
+    assert sorted(job.task_kwargs["kind"] for job in jobs) == ["access_granted", "invitation"]
+    assert {job.queue for job in jobs} == {"email"}
+    assert all(job.task_kwargs["portal_id"] == str(portal.id) for job in jobs)
+    assert not any("token" in str(job.task_kwargs).lower() for job in jobs)  # the job carries no secret
+
+    runs = run_jobs(queues=["email"])
+
+    assert [run.status for run in runs] == ["succeeded", "succeeded"]
     invitation_mail, access_mail = sorted(mail.outbox, key=lambda message: message.to[0], reverse=True)
     assert invitation_mail.to == ["new@example.com"]
     assert invitation_mail.subject == "You are invited to Acme"
@@ -187,30 +192,40 @@ def test_emails_go_out_after_commit_with_a_link_to_the_portal_host(
     html = invitation_mail.alternatives[0][0]
     assert link.group(0) in html
     with tenant_context(portal):
-        assert Invitation.objects.get().token_hash == invitation_token_hash(link.group(1))
+        invitation = Invitation.objects.get()
+        linked = PortalUser.objects.get(email="known@example.com")
+    assert invitation.token_hash == invitation_token_hash(link.group(1))
+    assert (invitation.delivery_status, invitation.delivery_attempts) == ("sent", 1)
     assert access_mail.to == ["known@example.com"]
     assert access_mail.subject == "You now have access to Acme"
+    assert (linked.delivery_status, linked.delivery_attempts) == ("sent", 1)
 
 
-def test_send_email_false_sends_nothing(owner_api, portal, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        _invite(owner_api, portal, [{"email": "new@example.com"}], send_email=False)
+def test_send_email_false_queues_nothing(owner_api, portal):
+    _invite(owner_api, portal, [{"email": "new@example.com"}], send_email=False)
 
-    assert mail.outbox == []
+    assert queued_jobs(task_name="deliver_portal_email") == []
+    with tenant_context(portal):
+        assert Invitation.objects.get().delivery_status == ""
+    [listed] = owner_api.get("/v1/customer-portal/invitations", HTTP_X_PORTAL_ID=str(portal.id)).json()
+    assert listed["delivery_status"] is None
 
 
-def test_a_mail_failure_is_logged_and_never_undoes_the_invite(
-    owner_api, portal, mail_down, caplog, django_capture_on_commit_callbacks
-):
-    with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
-        response = _invite(owner_api, portal, [{"email": "new@example.com"}])
+def test_a_mail_server_that_is_down_never_undoes_the_invite_and_shows_on_the_invitation(owner_api, portal, mail_down):
+
+    response = _invite(owner_api, portal, [{"email": "new@example.com"}])
+    [run] = run_jobs(queues=["email"])
 
     assert response.status_code == 201
     assert "new@example.com" in members(portal)
-    [record] = [record for record in caplog.records if record.levelno >= logging.ERROR]
-    assert record.getMessage() == "sending 1 portal e-mail(s) for portal acme failed"
-    assert isinstance(record.exc_info[1], ConnectionRefusedError)
-    assert mail.outbox == []
+    assert run.status == "retry"
+    assert 9 <= (run.retry_at - timezone.now()).total_seconds() <= 10  # EMAIL_RETRY_SCHEDULE's first step
+    [listed] = owner_api.get("/v1/customer-portal/invitations", HTTP_X_PORTAL_ID=str(portal.id)).json()
+    assert (listed["delivery_status"], listed["delivery_attempts"]) == ("queued", 1)
+    assert listed["delivery_error"].startswith("ConnectionRefusedError")
+
+
+QUERIES_PER_INVITE = 12  # 11 before e-mails were jobs: queueing them costs one statement, however many
 
 
 @pytest.mark.parametrize("size", [10, 500])
@@ -222,14 +237,15 @@ def test_the_query_count_does_not_grow_with_the_batch(owner_api, portal, django_
     ]
 
     info = (
-        "auth user, portal, SET search_path, savepoint, settings, advisory lock, accounts by e-mail, "
-        "members by e-mail, insert members, insert invitations, release savepoint"
+        "account, portal, SET search_path, SAVEPOINT, settings, advisory lock, accounts, members, "
+        "2 inserts, the e-mail jobs (one statement for all), RELEASE"
     )
-    with django_assert_num_queries(11, info=info):
+    with django_assert_num_queries(QUERIES_PER_INVITE, info=info):
         response = _invite(owner_api, portal, users)
 
     assert response.json()["linked"] == size // 2
     assert response.json()["invited"] == size - size // 2
+    assert len(queued_jobs(task_name="deliver_portal_email")) == size
 
 
 # Listing and removing -----------------------------------------------------------------

@@ -10,7 +10,10 @@ from portals.cli import portal_argument
 
 
 class Command(BaseCommand):
-    help = "Show one portal's counts of users, invitations, sessions, logins and features, as GET /stats does."
+    help = (
+        "Show one portal's counts of users, invitations (and where their e-mails stand), sessions, logins and "
+        "features, as GET /stats does."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("portal", help="portal id or slug")
@@ -24,12 +27,14 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(stats, indent=2))
             return
         users, invitations, logins, features = (stats[key] for key in ("users", "invitations", "logins", "features"))
+        emails = stats["invitation_emails"]
         lines = [
             f"Portal {portal.slug} ({portal.name})",
             f"  users        {users['total']} total: {users['active']} active, {users['invited']} invited, "
             f"{users['revoked']} revoked",
             f"  invitations  {invitations['pending']} pending, {invitations['accepted']} accepted, "
             f"{invitations['expired']} expired, {invitations['revoked']} revoked",
+            f"  e-mails      {emails['sent']} sent, {emails['queued']} queued, {emails['failed']} failed",
             f"  sessions     {stats['sessions']['active']} active",
             f"  logins       {logins['last_24h']} in 24h, {logins['last_7d']} in 7d, {logins['last_30d']} in 30d",
             f"  features     {features['enabled']} of {features['total']} enabled",
