@@ -33,8 +33,14 @@ class PortalEmail:
 
 
 def portal_url(portal: "Portal", path: str) -> str:
-    """An absolute URL on the portal's own host (its custom domain when it has one)."""
-    domains = sorted(portal.domains.all(), key=lambda domain: (not domain.is_custom, not domain.is_primary))
+    """An absolute URL on the portal's own host: its custom domain once verified, else its default domain.
+
+    An unproven custom domain may be anyone's server: a link to it would hand the invitation token
+    (or the password typed on a look-alike page) to whoever runs it."""
+    domains = sorted(
+        (domain for domain in portal.domains.all() if domain.routes),
+        key=lambda domain: (not domain.is_custom, not domain.is_primary),
+    )
     port = f":{settings.PORTAL_URL_PORT}" if settings.PORTAL_URL_PORT else ""
     return f"{settings.PORTAL_URL_SCHEME}://{domains[0].domain}{port}{path}"
 

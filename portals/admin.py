@@ -5,14 +5,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html_join
@@ -22,6 +22,7 @@ from accounts.selectors import organization_first_admin
 from portals.admin_forms import PortalChangeForm, PortalCreateForm, form_errors_from
 from portals.admin_selectors import admin_portal_organizations, admin_portal_scope
 from portals.admin_views import PORTAL_VIEWS, PortalView
+from portals.domain_verification import challenge_name, custom_domain_verify
 from portals.models import Domain, Portal
 from portals.selectors import portal_user_counts
 from portals.services import UNSET, portal_create, portal_delete, portal_host, portal_update
@@ -50,6 +51,10 @@ def portal_in_scope(request: HttpRequest, portal: Portal) -> bool:
 
 def _custom_domain(portal: Portal) -> str | None:
     return next((domain.domain for domain in portal.domains.all() if domain.is_custom), None)
+
+
+def _custom_domain_row(portal: Portal) -> Domain | None:
+    return next((domain for domain in portal.domains.all() if domain.is_custom), None)
 
 
 @admin.register(Portal, site=admin_site)
@@ -95,7 +100,8 @@ class PortalAdmin(ScopedModelAdmin):
 
     @admin.display(description="custom domain")
     def custom_domain(self, portal: Portal) -> str:
-        return _custom_domain(portal) or "-"
+        domain = _custom_domain_row(portal)
+        return f"{domain.domain} ({domain.verification_status})" if domain else "-"
 
     @admin.display(description="users")
     def user_count(self, portal: Portal) -> int:
@@ -154,6 +160,7 @@ class PortalAdmin(ScopedModelAdmin):
             "errors": helpers.AdminErrorList(form, []),
             "preserved_filters": self.get_preserved_filters(request),
             "portal_facts": self._facts(portal) if portal is not None else None,
+            "custom_domain": self._custom_domain_context(portal) if portal is not None else None,
             "manage_links": manage_links,
             **(extra_context or {}),
         }
@@ -213,6 +220,40 @@ class PortalAdmin(ScopedModelAdmin):
             ("Users", str(counts.get(portal.id, 0))),
         ]
 
+    def _custom_domain_context(self, portal: Portal) -> dict[str, Any] | None:
+        domain = _custom_domain_row(portal)
+        if domain is None:
+            return None
+        return {
+            "domain": domain.domain,
+            "status": domain.verification_status,
+            "record_name": challenge_name(domain.domain),
+            "record_value": domain.verification_token,
+            "checked_at": domain.verification_checked_at,
+            "error": domain.verification_error,
+            "verify_url": self._portal_url("verify_domain", portal),
+        }
+
+    def verify_domain_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: look the portal's TXT record up now (the "Check now" button), then back to the change page."""
+        portal = self.get_object(request, unquote(object_id))  # None outside the caller's reach
+        if portal is None or not self.has_change_permission(request, portal):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        domain = custom_domain_verify(portal=portal)
+        if domain is None:
+            self.message_user(request, "This portal has no custom domain.", messages.WARNING)
+        elif domain.verification_status == Domain.VerificationStatus.VERIFIED:
+            message = f"The custom domain {domain.domain} is verified: it now serves the portal."
+            self.message_user(request, message, messages.SUCCESS)
+            self.log_change(request, portal, f"Checked custom domain {domain.domain}: verified")
+        else:
+            message = f"The custom domain {domain.domain} is still {domain.verification_status}: "
+            self.message_user(request, message + domain.verification_error, messages.WARNING)
+        info = self.opts.app_label, self.opts.model_name
+        return HttpResponseRedirect(reverse("admin:{}_{}_change".format(*info), args=[portal.pk]))
+
     # Delete: one portal at a time, through portal_delete --------------------------------------
 
     def get_deleted_objects(
@@ -260,6 +301,13 @@ class PortalAdmin(ScopedModelAdmin):
             path(f"<str:object_id>/{name}/", self._portal_view(view), name="{}_{}_{}".format(*info, name))
             for name, view in PORTAL_VIEWS.items()
         ]
+        custom.append(
+            path(
+                "<str:object_id>/verify-domain/",
+                self.admin_site.admin_view(self.verify_domain_view),
+                name="{}_{}_verify_domain".format(*info),
+            )
+        )
         return custom + super().get_urls()  # before the default "<path:object_id>/" catch-all
 
     def _portal_view(self, view: PortalView) -> Callable[..., HttpResponse]:

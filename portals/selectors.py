@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Organization, OrgMembership, User
 from customer_portal.models import PortalUser
-from portals.models import Portal
+from portals.models import Domain, Portal
 from portalsite.errors import NotFoundError, uuid_or_not_found
 
 
@@ -16,6 +16,17 @@ def admin_organizations(*, user: User) -> QuerySet[Organization]:
         environment=Organization.Environment.PRODUCTION,
         memberships__user=user,
         memberships__role=OrgMembership.Role.ADMIN,
+    )
+
+
+def domain_routable(*, hostname: str) -> Domain | None:
+    """The domain row for exactly `hostname` when it leads to a portal: a real portal's default domain, or
+    its custom domain once verified. Never a spare, never the public tenant's MAIN_HOSTS rows."""
+    return (
+        Domain.objects.select_related("tenant")
+        .filter(domain=hostname, tenant__is_spare=False, tenant__organization__isnull=False)
+        .filter(Domain.ROUTES)
+        .first()
     )
 
 

@@ -12,9 +12,10 @@ from django_tenants.utils import get_public_schema_name, schema_context, tenant_
 from accounts.models import User
 from customer_portal.caching import portal_config_forget_on_commit
 from customer_portal.services import portal_settings_initialize
+from portals.domain_verification import custom_domain_pending_fields, www_twin
 from portals.errors import PortalsError
 from portals.models import Domain, Portal
-from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug, spare_pool_refill_on_commit
+from portals.provisioning import portal_row_with_schema, schema_drop, spare_pool_refill_on_commit
 from portals.routing import routing_forget_on_commit
 from portals.selectors import admin_organizations
 from portalsite.hostnames import is_hostname
@@ -69,9 +70,10 @@ def _validated_custom_domain(domain: str, *, portal: Portal | None = None) -> st
     base = settings.PORTAL_BASE_DOMAIN
     if domain == base or domain.endswith(f".{base}"):
         raise PortalsError(f"Custom domains cannot be under {base}.", loc=("custom_domain",))
-    if domain in settings.MAIN_HOSTS:
+    if domain in settings.MAIN_HOSTS or www_twin(domain) in settings.MAIN_HOSTS:
         raise PortalsError("This host serves the main API.", loc=("custom_domain",))
-    taken = Domain.objects.filter(domain=domain)
+    # `www.x` and `x` are one name (the database's portals_domain_www_twin_unique enforces it under races too).
+    taken = Domain.objects.filter(domain__in=[domain, www_twin(domain)])
     if portal is not None:
         taken = taken.exclude(tenant=portal)
     if taken.exists():
@@ -142,12 +144,12 @@ def _portal_create(
         slug = _validated_slug(slug)
     custom = _validated_custom_domain(custom_domain) if custom_domain else None
 
-    portal = portal_row_with_schema(
-        schema_name=schema_name_for_slug(slug), name=name, slug=slug, organization=organization
-    )
+    portal = portal_row_with_schema(name=name, slug=slug, organization=organization)
     domains = [Domain(domain=portal_host(slug), tenant=portal, is_primary=True)]
     if custom:
-        domains.append(Domain(domain=custom, tenant=portal, is_primary=False, is_custom=True))
+        domains.append(
+            Domain(domain=custom, tenant=portal, is_primary=False, is_custom=True, **custom_domain_pending_fields())
+        )
     Domain.objects.bulk_create(domains)
     with tenant_context(portal):
         portal_settings_initialize(display_name=name)
@@ -177,13 +179,16 @@ def portal_update(*, portal: Portal, name: str | None = None, custom_domain: str
 
 
 def _portal_custom_domain_set(*, portal: Portal, custom_domain: str | None) -> None:
+    """A new custom domain starts pending with a fresh token (the same one again changes nothing)."""
     new = _validated_custom_domain(custom_domain, portal=portal) if custom_domain else None
     old = list(portal.domains.filter(is_custom=True).values_list("domain", flat=True))
     if old == ([new] if new else []):
         return
     portal.domains.filter(is_custom=True).delete()
     if new:
-        Domain.objects.create(domain=new, tenant=portal, is_primary=False, is_custom=True)
+        Domain.objects.create(
+            domain=new, tenant=portal, is_primary=False, is_custom=True, **custom_domain_pending_fields()
+        )
     routing_forget_on_commit(old)
 
 

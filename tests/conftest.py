@@ -1,4 +1,5 @@
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import caches
@@ -9,7 +10,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import Organization, OrgMembership, User
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
+from portals.routing import routing_forget_everything
 from portals.services import portal_create
+from tests.dns_server import DnsZone, start_dns_server
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 
 MAIN_HOST = "localhost"
@@ -20,8 +23,8 @@ SESSION_ADMIN_EMAIL = "session-admin@example.com"
 
 @pytest.fixture(autouse=True)
 def _clear_caches() -> Iterator[None]:
-    for alias in ("default", "routing"):
-        caches[alias].clear()  # throttle counters and cached routes must not leak between tests
+    caches["default"].clear()  # throttle counters must not leak between tests
+    routing_forget_everything()  # nor cached routes, shared or in-process
     yield
     connection.set_schema_to_public()
 
@@ -97,3 +100,50 @@ def admin(make_admin: Callable[..., User]) -> User:
 @pytest.fixture
 def admin_client(admin: User, spare_pool: None) -> APIClient:
     return bearer_client(admin)
+
+
+@pytest.fixture(scope="session")
+def _dns_server() -> Iterator[tuple[DnsZone, int]]:
+    server, zone, port = start_dns_server()
+    yield zone, port
+    server.stop()
+
+
+@pytest.fixture
+def dns_zone(_dns_server: tuple[DnsZone, int], settings: Any) -> Iterator[DnsZone]:
+    """The loopback DNS server, empty, and our resolver pointed at it (DNS_RESOLVERS)."""
+    zone, port = _dns_server
+    zone.clear()
+    settings.DNS_RESOLVERS = [f"127.0.0.1:{port}"]
+    settings.DNS_TIMEOUT = 0.5
+    yield zone
+    zone.clear()
+
+
+def publish_challenge(zone: DnsZone, portal_response: dict[str, Any]) -> None:
+    """Publish the TXT record a PortalResponse asks for, as the domain's owner would."""
+    record = portal_response["custom_domain_verification"]
+    zone.txt[record["name"]] = [record["value"]]
+
+
+def verified_custom_domain(client: APIClient, zone: DnsZone, portal_response: dict[str, Any]) -> dict[str, Any]:
+    """Publish the portal's TXT record and verify it through the API; returns the verified PortalResponse."""
+    publish_challenge(zone, portal_response)
+    response = client.post(f"/v1/portal/{portal_response['id']}/custom-domain/verify")
+    assert response.status_code == 200, response.content
+    assert response.json()["custom_domain_status"] == "verified", response.json()
+    return response.json()
+
+
+def database_url() -> str:
+    """The suite's database as a DATABASE_URL, for child processes in production mode (which require one)."""
+    from urllib.parse import quote
+
+    params = connection.settings_dict
+    host = params.get("HOST") or ""
+    user = quote(params.get("USER") or "", safe="")
+    password = f":{quote(params['PASSWORD'], safe='')}" if params.get("PASSWORD") else ""
+    if host.startswith("/"):  # a Unix socket folder (the embedded server)
+        return f"postgres://{user}{password}@/{params['NAME']}?host={quote(host, safe='')}"
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{params['NAME']}"

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 import portalsite.settings as production_settings
+from tests.conftest import database_url
 
 REPO = Path(__file__).resolve().parent.parent
 UNREACHABLE_URL = "postgres://portalsite@127.0.0.1:9/nowhere"
@@ -29,6 +30,7 @@ def test_check_deploy_is_clean_in_production():
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="api.example.com",
+        DATABASE_URL=database_url(),
         DJANGO_SETTINGS_MODULE="portalsite.settings",
     )
 

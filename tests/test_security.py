@@ -14,7 +14,7 @@ import pytest
 from django.core import mail
 from rest_framework.test import APIClient
 
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, database_url
 
 pytestmark = pytest.mark.django_db
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +47,7 @@ def test_production_mode_is_locked_down():
         "SECRET_KEY": secrets.token_urlsafe(50),
         "JWT_SIGNING_KEY": "jwt-key-from-env-" + "x" * 40,
         "ALLOWED_HOSTS": "localhost",
+        "DATABASE_URL": database_url(),
     }
     result = subprocess.run(
         [sys.executable, "-c", _PRODUCTION_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=120

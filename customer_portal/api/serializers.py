@@ -224,5 +224,6 @@ def portal_summary(portal: Any, domains: list[Any]) -> dict[str, Any]:
         "name": portal.name,
         "slug": portal.slug,
         "domain": portal_host(portal.slug),
-        "custom_domain": next((domain.domain for domain in domains if domain.is_custom), None),
+        # Only a proven custom domain is the portal's address; a pending one is shown to org admins only.
+        "custom_domain": next((domain.domain for domain in domains if domain.is_custom and domain.routes), None),
     }

@@ -5,7 +5,8 @@ from rest_framework import serializers
 
 from customer_portal.api.serializers import PortalUserInviteItemInput, PortalUserOutput
 from customer_portal.services import InviteEntry
-from portals.models import Portal
+from portals.domain_verification import challenge_name
+from portals.models import Domain, Portal
 from portals.services import portal_host
 from portalsite.api.serializers import InputSerializer
 
@@ -26,6 +27,32 @@ class PortalUpdateInput(InputSerializer):
     custom_domain = serializers.CharField(required=False, allow_null=True, max_length=253)
 
 
+@extend_schema_serializer(component_name="CustomDomainVerification")
+class CustomDomainVerificationOutput(serializers.Serializer):
+    """The TXT record that proves a custom domain, and what the last lookup found."""
+
+    type = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.CharField()
+    checked_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+    def to_representation(self, domain: Domain) -> dict[str, Any]:
+        return {
+            "type": "TXT",
+            "name": challenge_name(domain.domain),
+            "value": domain.verification_token,
+            "checked_at": serializers.DateTimeField().to_representation(domain.verification_checked_at)
+            if domain.verification_checked_at
+            else None,
+            "error": domain.verification_error or None,
+        }
+
+
+def _custom(portal: Portal) -> Domain | None:
+    return next((domain for domain in portal.domains.all() if domain.is_custom), None)
+
+
 @extend_schema_serializer(component_name="PortalResponse")
 class PortalOutput(serializers.ModelSerializer):
     """A portal; `user_count` (non-revoked users) comes from the view's context, read in one query."""
@@ -33,12 +60,15 @@ class PortalOutput(serializers.ModelSerializer):
     organization_id = serializers.UUIDField(read_only=True)
     domain = serializers.SerializerMethodField()
     custom_domain = serializers.SerializerMethodField()
+    custom_domain_status = serializers.SerializerMethodField()
+    custom_domain_verification = serializers.SerializerMethodField()
     user_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Portal
         fields = [
-            "id", "organization_id", "name", "slug", "domain", "custom_domain", "user_count", "created_at", "updated_at"
+            "id", "organization_id", "name", "slug", "domain", "custom_domain", "custom_domain_status",
+            "custom_domain_verification", "user_count", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -47,7 +77,18 @@ class PortalOutput(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_custom_domain(self, portal: Portal) -> str | None:
-        return next((domain.domain for domain in portal.domains.all() if domain.is_custom), None)
+        custom = _custom(portal)
+        return custom.domain if custom else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=Domain.VerificationStatus.choices, allow_null=True))
+    def get_custom_domain_status(self, portal: Portal) -> str | None:
+        custom = _custom(portal)
+        return custom.verification_status if custom else None
+
+    @extend_schema_field(CustomDomainVerificationOutput(allow_null=True))
+    def get_custom_domain_verification(self, portal: Portal) -> dict[str, Any] | None:
+        custom = _custom(portal)
+        return CustomDomainVerificationOutput(custom).data if custom else None
 
     def get_user_count(self, portal: Portal) -> int:
         return self.context["user_counts"].get(portal.id, 0)

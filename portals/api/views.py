@@ -1,3 +1,4 @@
+from django.db.models import prefetch_related_objects
 from django_tenants.utils import tenant_context
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -20,16 +21,19 @@ from portals.api.serializers import (
     PortalUserInviteInput,
     PortalUserInviteOutput,
 )
+from portals.domain_verification import custom_domain_verify
 from portals.models import Portal
 from portals.selectors import portal_get_for_admin, portal_list_for_admin, portal_user_counts
 from portals.services import UNSET, portal_create, portal_delete, portal_update
 from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import query_params_validated
+from portalsite.errors import NotFoundError
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 def _portal_output(portal: Portal) -> dict:
+    prefetch_related_objects([portal], "domains")  # read once for domain, custom_domain and its verification
     return PortalOutput(portal, context={"user_counts": portal_user_counts(portals=[portal])}).data
 
 
@@ -149,6 +153,22 @@ class PortalViewSet(viewsets.ViewSet):
         return Response(
             PortalUserInviteOutput(outcome).data, status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED
         )
+
+    @extend_schema(
+        operation_id="verify_portal_custom_domain",
+        summary="Verify Custom Domain",
+        description="Looks up `_portalsite-challenge.<custom_domain>` TXT now. The portal comes back `verified` "
+        "when the record holds `custom_domain_verification.value`; otherwise its state is unchanged and "
+        "`custom_domain_verification.error` says what was found. 404 when the portal has no custom domain.",
+        request=None,
+        responses=PortalOutput,
+    )
+    @action(detail=True, methods=["post"], url_path="custom-domain/verify")
+    def verify_custom_domain(self, request: Request, portal_id: str) -> Response:
+        portal = portal_get_for_admin(user=request.user, portal_id=portal_id)
+        if custom_domain_verify(portal=portal) is None:
+            raise NotFoundError()
+        return Response(_portal_output(portal))
 
     @extend_schema(
         operation_id="remove_portal_user",

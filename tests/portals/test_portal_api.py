@@ -7,7 +7,7 @@ from django.db import connection
 
 from accounts.models import Organization, OrgMembership
 from portals.models import Domain, Portal
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, verified_custom_domain
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,26 +103,29 @@ def test_create_returns_the_portal_with_its_schema_and_domain(admin_client, admi
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "organization_id", "name", "slug", "domain", "custom_domain", "user_count", "created_at", "updated_at"
+        "id", "organization_id", "name", "slug", "domain", "custom_domain", "custom_domain_status",
+        "custom_domain_verification", "user_count", "created_at", "updated_at",
     }  # fmt: skip
     assert body["name"] == "Acme"
     assert body["slug"] == "acme"
     assert body["domain"] == "acme.localhost"
     assert body["custom_domain"] == "portal.acme-corp.com"
+    assert body["custom_domain_status"] == "pending"
     assert body["user_count"] == 0
     assert body["organization_id"] == str(admin.organizations.get().id)
     portal = Portal.objects.get(id=body["id"])
-    assert portal.schema_name == "portal_acme"
-    assert _schema_exists("portal_acme")
+    assert portal.schema_name == f"portal_{portal.id.hex}"  # from the id, never the (reusable) slug
+    assert _schema_exists(portal.schema_name)
     assert set(portal.domains.values_list("domain", "is_primary", "is_custom")) == {
         ("acme.localhost", True, False),
         ("portal.acme-corp.com", False, True),
     }
 
 
-def test_the_new_portal_answers_on_its_hosts_at_once(admin_client, django_capture_on_commit_callbacks):
+def test_the_new_portal_answers_on_its_hosts_at_once(admin_client, django_capture_on_commit_callbacks, dns_zone):
     with django_capture_on_commit_callbacks(execute=True):
-        _create(admin_client, custom_domain="portal.acme.example")
+        created = _create(admin_client, custom_domain="portal.acme.example").json()
+        verified_custom_domain(admin_client, dns_zone, created)
 
     for host in ("acme.localhost", "portal.acme.example"):
         response = admin_client.get("/healthz", HTTP_HOST=host)
@@ -285,15 +288,19 @@ def test_update_renames_and_sets_the_custom_domain(admin_client, method):
 
 
 def test_update_with_null_removes_the_custom_domain_and_routing_follows(
-    admin_client, django_capture_on_commit_callbacks
+    admin_client, django_capture_on_commit_callbacks, dns_zone
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        portal = _create(admin_client, custom_domain="old.acme.com").json()
+        portal = verified_custom_domain(
+            admin_client, dns_zone, _create(admin_client, custom_domain="old.acme.com").json()
+        )
     assert admin_client.get("/healthz", HTTP_HOST="old.acme.com").status_code == 200  # now cached
 
     with django_capture_on_commit_callbacks(execute=True):
         moved = admin_client.patch(f"/v1/portal/{portal['id']}", {"custom_domain": "new.acme.com"}, format="json")
-    assert moved.json()["custom_domain"] == "new.acme.com"
+        assert moved.json()["custom_domain"] == "new.acme.com"
+        assert moved.json()["custom_domain_status"] == "pending"  # a new domain needs its own proof
+        verified_custom_domain(admin_client, dns_zone, moved.json())
     assert admin_client.get("/healthz", HTTP_HOST="old.acme.com").status_code == 404
     assert admin_client.get("/healthz", HTTP_HOST="new.acme.com").status_code == 200
 

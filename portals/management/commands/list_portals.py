@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 row["name"],
                 organizations[row["id"]],
                 row["domain"],
-                row["custom_domain"] or "-",
+                f"{row['custom_domain']} ({row['custom_domain_status']})" if row["custom_domain"] else "-",
                 str(row["user_count"]),
             )
             for row in rows
