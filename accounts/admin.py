@@ -3,11 +3,14 @@
 Organizations and memberships are made by `create_org` (operators); the admin shows them.
 """
 
+from typing import TypedDict
+
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django_stubs_ext import WithAnnotations
 
 from accounts.models import Organization, OrgMembership
 from portalsite.admin_site import (
@@ -19,8 +22,13 @@ from portalsite.admin_site import (
 )
 
 
+class _Counts(TypedDict):
+    admin_portal_count: int
+    admin_member_count: int
+
+
 @admin.register(Organization, site=admin_site)
-class OrganizationAdmin(ScopedModelAdmin):
+class OrganizationAdmin(ScopedModelAdmin[Organization]):
     list_display = ["name", "slug", "environment", "portal_count", "member_count", "created_at"]
     list_filter = ["environment"]
     search_fields = ["name", "slug"]
@@ -40,14 +48,14 @@ class OrganizationAdmin(ScopedModelAdmin):
         return request_is_operator(request) or obj.pk in request_admin_organization_ids(request)
 
     @admin.display(description="portals", ordering="admin_portal_count")
-    def portal_count(self, organization: Organization) -> str:
+    def portal_count(self, organization: "WithAnnotations[Organization, _Counts]") -> str:
         url = reverse("admin:portals_portal_changelist", current_app=self.admin_site.name)
         return format_html(
             '<a href="{}?organization__id__exact={}">{}</a>', url, organization.pk, organization.admin_portal_count
         )
 
     @admin.display(description="members", ordering="admin_member_count")
-    def member_count(self, organization: Organization) -> str:
+    def member_count(self, organization: "WithAnnotations[Organization, _Counts]") -> str:
         url = reverse("admin:accounts_orgmembership_changelist", current_app=self.admin_site.name)
         return format_html(
             '<a href="{}?organization__id__exact={}">{}</a>', url, organization.pk, organization.admin_member_count
@@ -55,7 +63,7 @@ class OrganizationAdmin(ScopedModelAdmin):
 
 
 @admin.register(OrgMembership, site=admin_site)
-class OrgMembershipAdmin(ScopedModelAdmin):
+class OrgMembershipAdmin(ScopedModelAdmin[OrgMembership]):
     list_display = ["email", "name", "organization", "role", "created_at"]
     list_filter = ["role", ("organization", ScopedRelatedFilter)]
     list_select_related = ["user", "organization"]

@@ -1,22 +1,31 @@
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from portals.selectors import admin_organizations
+from accounts.models import User
+from accounts.selectors import admin_organizations
+
+
+def request_account(request: HttpRequest | Request) -> User:
+    """The signed-in account behind a request that a permission or the admin's login already admitted."""
+    assert isinstance(request.user, User), "only for requests an account is signed in to"
+    return request.user
 
 
 class IsProductionOrgAdmin(BasePermission):
     """Admins of a production organization only.
 
-    Routes about one portal only need a login here: the portal lookup is scoped to the
-    caller's organizations, so a foreign or unknown portal is a 404 either way, never a 403.
+    A portal user's token authenticates a portal login, not an account (simplejwt's `TokenUser`): refused here.
+    Routes about one portal only need an account here: the portal lookup is scoped to the caller's
+    organizations, so a foreign or unknown portal is a 404 either way, never a 403.
     """
 
     message = "Only admins of a production organization may manage portals."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if not (request.user and request.user.is_authenticated):
+        if not isinstance(request.user, User) or not request.user.is_authenticated:
             return False
         if view.kwargs.get(getattr(view, "lookup_url_kwarg", None) or view.lookup_field):
             return True

@@ -8,6 +8,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError
 from accounts.models import Organization, OrgMembership, User
+from accounts.tokens import refresh_token_decode, token_pair
 from portalsite.slugs import unique_slug
 
 
@@ -74,7 +75,7 @@ def refresh_token_revoke(*, refresh: str) -> RefreshToken:
     Raises InvalidToken (401) when the token is malformed, expired or already revoked.
     """
     try:
-        token = RefreshToken(refresh)
+        token = refresh_token_decode(refresh)
         token.blacklist()
     except TokenError as exc:
         raise InvalidToken(exc.args[0]) from exc
@@ -83,7 +84,5 @@ def refresh_token_revoke(*, refresh: str) -> RefreshToken:
 
 def account_login(*, user: User) -> dict[str, str]:
     """An account-level token pair (org admins on the API host); records the login time."""
-    from customer_portal.tokens import token_pair
-
-    update_last_login(None, user)
+    update_last_login(User, user)
     return token_pair(user=user)

@@ -188,7 +188,7 @@ def lock_capacity() -> int:
             "SELECT current_setting('max_locks_per_transaction')::int * "
             "(current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int)"
         )
-        return cursor.fetchone()[0]
+        return int(cursor.fetchone()[0])
 
 
 def locks_held() -> int:

@@ -9,12 +9,14 @@ import contextlib
 import copy
 import sys
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 BENCH_DATABASE_NAME = "bench_portalsite"
 
@@ -70,16 +72,21 @@ def bench_caches(cache_dir: Path) -> dict[str, Any]:
     }
 
 
+def _server_cursor() -> AbstractContextManager[CursorWrapper]:
+    """A cursor on the server's `postgres` database, for CREATE and DROP DATABASE (Django's own helper)."""
+    return connection._nodb_cursor()  # Django's private helper (since 3.1)
+
+
 def _sessions_on(name: str) -> int:
-    with connection.creation._nodb_cursor() as cursor:
+    with _server_cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [name])
         (count,) = cursor.fetchone()
-    return count
+    return int(count)
 
 
 def _drop(name: str) -> None:
     connection.close()
-    with connection.creation._nodb_cursor() as cursor:
+    with _server_cursor() as cursor:
         cursor.execute("SHOW server_version_num")
         # FORCE (PostgreSQL 13+): a straggling session, e.g. of a killed server, must not keep it alive.
         force = " WITH (FORCE)" if int(cursor.fetchone()[0]) >= 130000 else ""
@@ -118,7 +125,7 @@ def database_copy(name: str) -> Iterator[BaseDatabaseWrapper]:
     source = connection.settings_dict["NAME"]
     quote = connection.ops.quote_name
     connection.close()
-    with connection.creation._nodb_cursor() as cursor:
+    with _server_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")  # left behind by a killed run
         cursor.execute(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(source)}")
     settings_dict = copy.deepcopy(connection.settings_dict)

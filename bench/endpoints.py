@@ -23,12 +23,13 @@ from accounts.models import User
 from bench.load import LoadResult, Target, wrk
 from bench.scenarios import bearer_token, fresh_portal
 from bench.server import BenchServer
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import PortalUser
-from customer_portal.services import InviteEntry, portal_session_open, portal_users_invite
-from customer_portal.tokens import token_pair
-from portals.models import Portal
-from portals.selectors import USER_COUNT_BATCH
-from portals.services import portal_host
+from customer_portal.selectors import USER_COUNT_BATCH
+from customer_portal.services import portal_session_open, portal_users_invite
+from customer_portal.tokens import portal_token_pair
+from portals.models import Portal, portal_host
+from portalsite.db import tenant_connection
 
 PORTAL_USERS = 10_000
 PAGE = 50
@@ -36,6 +37,7 @@ MEMBER_EMAIL = "portal-member@bench.example"
 MEMBER_PASSWORD = "bench-portal-member-Password-1"  # noqa: S105 (a throwaway account in a throwaway database)
 BARE_PATH = "/bench/bare"
 CONFIG_PATH = "/v1/customer-portal/config"
+USERS_PAGE_PATH = f"/v1/customer-portal/users?limit={PAGE}"
 ME_PATH = "/v1/customer-portal/me"
 
 
@@ -90,7 +92,8 @@ def portal_login(*, server: BenchServer, hot: HotPortal) -> str:
     )
     if result.status != 200:
         raise RuntimeError(f"portal login answered {result.status}: {result.body}")
-    return result.body["access"]
+    access: str = result.body["access"]
+    return access
 
 
 # The users list over HTTP --------------------------------------------------------------------------
@@ -136,7 +139,7 @@ def _call(client: Client, method: str, path: str, host: str, token: str | None, 
             return client.post(path, body, content_type="application/json", headers=headers, secure=True)
         return client.get(path, headers=headers, secure=True)
     finally:
-        connection.set_schema_to_public()  # the request leaves the connection on its portal
+        tenant_connection.set_schema_to_public()  # the request leaves the connection on its portal
 
 
 def queries_per_request(*, admin: User, hot: HotPortal, main_host: str) -> list[QueryCount]:
@@ -194,17 +197,19 @@ def _queries_per_request(*, admin: User, hot: HotPortal, main_host: str) -> list
 
 
 def throughput(
-    *, server: BenchServer, targets: dict[str, Target], rounds: int, seconds: int, connections: int = 4
+    *, targets: dict[str, tuple[BenchServer, Target]], rounds: int, seconds: int, connections: int = 4
 ) -> dict[str, list[LoadResult]]:
-    """`rounds` wrk runs of `seconds` per target, the targets taking turns (the first of each round rotates),
-    after a one-second warm-up of each."""
-    for target in targets.values():
+    """`rounds` wrk runs of `seconds` per target (each on its server), the targets taking turns (the first of
+    each round rotates, so every target and its baseline share the machine's moments), after a one-second
+    warm-up of each."""
+    for server, target in targets.values():
         wrk(server, [target], seconds=1, connections=connections)
     results: dict[str, list[LoadResult]] = {name: [] for name in targets}
     names = list(targets)
     for number in range(rounds):
         for name in names[number % len(names) :] + names[: number % len(names)]:
-            results[name].append(wrk(server, [targets[name]], seconds=seconds, connections=connections))
+            server, target = targets[name]
+            results[name].append(wrk(server, [target], seconds=seconds, connections=connections))
     return results
 
 
@@ -221,7 +226,7 @@ def portal_user_tokens(*, portals: list[Portal]) -> list[Target]:
         with tenant_context(portal):
             portal_users_invite(portal=portal, entries=[InviteEntry(email=email)], invited_by=None, send_email=False)
             session = portal_session_open(user=accounts[email], ip_address="127.0.0.1", user_agent="bench")
-        access = token_pair(user=accounts[email], portal=portal, session=session)["access"]
+        access = portal_token_pair(user=accounts[email], portal=portal, session=session)["access"]
         targets.append(Target(path=CONFIG_PATH, host=portal_host(portal.slug), token=access))
     return targets
 

@@ -72,6 +72,7 @@ class Target:
     path: str
     host: str
     token: str | None = None
+    portal_id: str | None = None  # sent as X-Portal-ID (on a main host)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ def _script(targets: list[Target], limit: int) -> str:
         headers = {"Host": target.host, "X-Forwarded-Proto": "https", "Accept": "application/json"}
         if target.token:
             headers["Authorization"] = f"Bearer {target.token}"
+        if target.portal_id:
+            headers["X-Portal-ID"] = target.portal_id
         fields = ", ".join(f"[{_lua_string(name)}] = {_lua_string(value)}" for name, value in headers.items())
         entries.append(f"{{path = {_lua_string(target.path)}, headers = {{{fields}}}}}")
     return _SCRIPT.format(targets="{" + ", ".join(entries) + "}", limit=limit, marker=LIMIT_MARKER)

@@ -32,11 +32,13 @@ def _schema_migrated(sender: Any, schema_name: str, **kwargs: Any) -> None:
 def run(arguments: list[str]) -> int:
     from django.core.management import execute_from_command_line
     from django_tenants.signals import schema_migrated, schema_pre_migration
-    from django_tenants.utils import get_public_schema_name, get_tenant_model
+    from django_tenants.utils import get_public_schema_name
+
+    from portals.models import Portal
 
     schema_pre_migration.connect(_schema_started, weak=False)
     schema_migrated.connect(_schema_migrated, weak=False)
-    schemas = get_tenant_model().objects.exclude(schema_name=get_public_schema_name()).count()
+    schemas = Portal.objects.exclude(schema_name=get_public_schema_name()).count()
     # argv[0] is manage.py: the subprocess executor spawns `manage.py migrate_schemas --schema ...` per tenant.
     argv = [str(Path(__file__).resolve().parent.parent / "manage.py"), "migrate_schemas", *arguments]
     started = time.perf_counter()

@@ -26,14 +26,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.db import connection, connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bench.server import die_with_parent
 from portals.models import Portal
+from portalsite.db_backend.base import DatabaseWrapper
 
 PGBOUNCER_MISSING = "pgbouncer is not installed (Debian: apt-get install -y pgbouncer)"
 ALIAS = "benchdb"
@@ -58,7 +58,8 @@ def available() -> bool:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _run_as() -> str | None:
@@ -132,21 +133,23 @@ def _client(port: int) -> psycopg.Connection[Any]:
 
 
 def _path(client: psycopg.Connection[Any]) -> str:
-    return client.execute("SELECT current_schemas(false)::text").fetchone()[0]  # type: ignore[index]
+    row = client.execute("SELECT current_schemas(false)::text").fetchone()
+    assert row is not None
+    return str(row[0])
 
 
-def _django_connection(port: int, alias: str) -> BaseDatabaseWrapper:
+def _django_connection(port: int, alias: str) -> DatabaseWrapper:
     """The project's own database wrapper (portalsite.db_backend), pointed at pgbouncer."""
     settings_dict = copy.deepcopy(connection.settings_dict)
     settings_dict.update(HOST="127.0.0.1", PORT=str(port), NAME=ALIAS, CONN_MAX_AGE=0)
     settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), "prepare_threshold": None}
-    return type(connections["default"])(settings_dict, alias)
+    return cast(DatabaseWrapper, type(connections["default"])(settings_dict, alias))
 
 
-def _django_schema(wrapper: BaseDatabaseWrapper) -> str:
+def _django_schema(wrapper: DatabaseWrapper) -> str:
     with wrapper.cursor() as cursor:  # django-tenants sets the path on a cursor when it thinks it must
         cursor.execute("SELECT current_schema()")
-        return cursor.fetchone()[0]
+        return str(cursor.fetchone()[0])
 
 
 def demonstrate() -> list[Observation]:

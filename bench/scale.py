@@ -60,15 +60,15 @@ def run(argv: list[str]) -> int:
     logging.getLogger().setLevel(logging.WARNING)
 
     from django.conf import settings
-    from django.db import connection
     from django.test.utils import override_settings
 
     from bench import catalog, pgbouncer, scenarios
     from bench.database import BenchDatabaseBusy, bench_caches, database_copy, throwaway_database
     from bench.migrate import migrate_schemas, migration_package
     from bench.scenarios import log
+    from customer_portal.selectors import portal_user_counts
     from portals.models import Portal
-    from portals.selectors import portal_user_counts
+    from portalsite.db import tenant_connection
 
     started = time.perf_counter()
     out: dict[str, Any] = {"plan": asdict(plan)}
@@ -80,7 +80,7 @@ def run(argv: list[str]) -> int:
             override_settings(CACHES=bench_caches(Path(cache_dir)), DEBUG=False),
             scenarios.refill_by_bench(),
         ):
-            out["postgresql"] = connection.pg_version
+            out["postgresql"] = tenant_connection.pg_version
             log(f"throwaway database {database_name}; migrated template spare, then copies")
             scenarios.pool_ensure(1)
             scenarios.spares_copy(plan.migrate_portals - 1)

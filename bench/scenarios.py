@@ -25,11 +25,13 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 import portals.services
 from accounts.models import Organization, User
+from accounts.selectors import admin_organizations
 from accounts.services import organization_create
 from bench.database import using
 from bench.server import BenchServer
-from customer_portal.services import InviteEntry, portal_settings_initialize, portal_users_invite
-from portals.models import Domain, Portal
+from customer_portal.invite_rows import InviteEntry
+from customer_portal.services import portal_settings_initialize, portal_users_invite
+from portals.models import Domain, Portal, portal_host
 from portals.provisioning import (
     _REFILL_LOCK_KEY,
     schema_drop,
@@ -37,7 +39,7 @@ from portals.provisioning import (
     spare_pool_refill,
     spare_schema_name,
 )
-from portals.services import portal_create, portal_delete, portal_host
+from portals.services import portal_create, portal_delete
 
 T = TypeVar("T")
 
@@ -114,7 +116,7 @@ def refill_running() -> bool:
             [_REFILL_LOCK_KEY >> 32, _REFILL_LOCK_KEY & 0xFFFFFFFF],
         )
         (running,) = cursor.fetchone()
-    return running
+    return bool(running)
 
 
 def existing_portals() -> int:
@@ -157,7 +159,7 @@ def populate(*, admin: User, target: int, batch: int = 50) -> None:
         count = min(batch, target - made)
         spares_copy(count)
         for _ in range(count):
-            portal_create(admin=admin, name=f"Existing {next(_sequence)}")
+            _admin_portal_create(admin, name=f"Existing {next(_sequence)}")
         if made // 250 < (made + count) // 250 or made + count == target:
             log(f"  {made + count}/{target} portals")
         made += count
@@ -177,7 +179,7 @@ def dt_create(*, organization: Organization, name: str, slug: str) -> Portal:
         portal.save(verbosity=0)
         Domain.objects.create(domain=portal_host(slug), tenant=portal, is_primary=True)
         with tenant_context(portal):
-            portal_settings_initialize(display_name=name)
+            portal_settings_initialize(portal=portal)
     return portal
 
 
@@ -216,7 +218,9 @@ def paired_round(
     made: dict[bool, list[Portal]] = {True: [], False: []}
     for _, at_small in _alternating(creates):
         with using(small_database) if at_small else contextlib.nullcontext():
-            elapsed, portal = timed(portal_create, admin=admin, name=f"Bench {next(_sequence)}")
+            elapsed, portal = timed(
+                portal_create, organization=organization, created_by=admin, name=f"Bench {next(_sequence)}"
+            )
         (small if at_small else large).creates.append(elapsed)
         made[at_small].append(portal)
     for index, at_small in _alternating(creates):
@@ -287,7 +291,12 @@ def invite_emails(count: int) -> list[str]:
 
 def fresh_portal(admin: User) -> Portal:
     spares_copy(1)  # the create is not what is timed here
-    return portal_create(admin=admin, name=f"Invite {next(_sequence)}")
+    return _admin_portal_create(admin, name=f"Invite {next(_sequence)}")
+
+
+def _admin_portal_create(admin: User, *, name: str) -> Portal:
+    """A portal of the organization `admin` administers, created by `admin` (as POST /v1/portal does)."""
+    return portal_create(organization=admin_organizations(user=admin).get(), created_by=admin, name=name)
 
 
 def _check_outcome(linked: int, invited: int, count: int) -> None:

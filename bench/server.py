@@ -37,20 +37,25 @@ def die_with_parent() -> None:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class BenchServer:
-    """gunicorn serving portalsite.wsgi with bench.server_settings; stopped (and waited for) on exit."""
+    """gunicorn serving portalsite.wsgi with bench.server_settings on the run's database, or (`bare=True`) the
+    bare Django project of bench.bare_project, the throughput baseline; stopped (and waited for) on exit."""
 
-    def __init__(self, *, database_name: str, cache_dir: Path, workers: int = 1) -> None:
+    def __init__(
+        self, *, database_name: str = "", cache_dir: Path | None = None, workers: int = 1, bare: bool = False
+    ) -> None:
         self.port = _free_port()
         self.workers = workers
         self.host = settings.MAIN_HOSTS[0]  # the public schema's host: /v1/portal lives there
+        self._ready_path = "/bench/bare" if bare else "/healthz"
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.server_settings",
+            "DJANGO_SETTINGS_MODULE": "bench.bare_project.settings" if bare else "bench.server_settings",
             "BENCH_BASE_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
             "BENCH_DATABASE_NAME": database_name,
             "BENCH_CACHE_DIR": str(cache_dir),
@@ -58,8 +63,9 @@ class BenchServer:
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
         }
+        application = "bench.bare_project.wsgi:application" if bare else "portalsite.wsgi:application"
         command = [
-            sys.executable, "-m", "gunicorn", "portalsite.wsgi:application",
+            sys.executable, "-m", "gunicorn", application,
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "sync",
             "--timeout", "300", "--log-level", "warning",
         ]  # fmt: skip
@@ -93,12 +99,14 @@ class BenchServer:
             if self._process.poll() is not None:
                 raise RuntimeError(f"the bench server exited ({self._process.returncode}):\n{self.log_tail()}")
             try:
-                if self.request("GET", "/healthz").status == 200:
+                if self.request("GET", self._ready_path).status == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"the bench server did not answer /healthz in {READY_TIMEOUT_SECONDS} s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"the bench server did not answer {self._ready_path} in {READY_TIMEOUT_SECONDS} s:\n{self.log_tail()}"
+        )
 
     @property
     def url(self) -> str:
@@ -171,7 +179,7 @@ class BenchServer:
         finally:
             conn.close()
         try:
-            body: Any = json.loads(raw) if raw else None
+            parsed: Any = json.loads(raw) if raw else None
         except ValueError:
-            body = raw.decode(errors="replace")[:2000]  # e.g. a proxy's or server's HTML error page
-        return HttpResult(status=response.status, body=body, elapsed_ms=elapsed_ms)
+            parsed = raw.decode(errors="replace")[:2000]  # e.g. a proxy's or server's HTML error page
+        return HttpResult(status=response.status, body=parsed, elapsed_ms=elapsed_ms)

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -11,9 +11,7 @@ from django.template.loader import render_to_string
 from django_tenants.utils import tenant_context
 
 from customer_portal.selectors import portal_settings_get
-
-if TYPE_CHECKING:
-    from portals.models import Portal
+from portals.models import Portal
 
 logger = logging.getLogger(__name__)
 
@@ -32,20 +30,13 @@ class PortalEmail:
     message: str = ""
 
 
-def portal_url(portal: "Portal", path: str) -> str:
-    """An absolute URL on the portal's own host: its custom domain once verified, else its default domain.
-
-    An unproven custom domain may be anyone's server: a link to it would hand the invitation token
-    (or the password typed on a look-alike page) to whoever runs it."""
-    domains = sorted(
-        (domain for domain in portal.domains.all() if domain.routes),
-        key=lambda domain: (not domain.is_custom, not domain.is_primary),
-    )
+def portal_url(portal: Portal, path: str) -> str:
+    """An absolute URL on the portal's host: its custom domain once verified, else its default domain."""
     port = f":{settings.PORTAL_URL_PORT}" if settings.PORTAL_URL_PORT else ""
-    return f"{settings.PORTAL_URL_SCHEME}://{domains[0].domain}{port}{path}"
+    return f"{settings.PORTAL_URL_SCHEME}://{portal.link_domain}{port}{path}"
 
 
-def portal_emails_send(*, portal: "Portal", emails: Sequence[PortalEmail]) -> None:
+def portal_emails_send(*, portal: Portal, emails: Sequence[PortalEmail]) -> None:
     """Render and send over one connection. Failures are logged, never raised: the invite stands
     and the invitation can be resent."""
     try:
@@ -57,7 +48,7 @@ def portal_emails_send(*, portal: "Portal", emails: Sequence[PortalEmail]) -> No
         for email in emails:
             context = {
                 "portal_name": display_name,
-                "primary_color": portal_settings.primary_color,
+                "primary_color": portal_settings.safe_primary_color,
                 "logo_url": portal_settings.logo_url,
                 "support_email": portal_settings.support_email,
                 "name": email.name,

@@ -7,6 +7,7 @@ Global accounts live in the public schema; a PortalUser points at one by id only
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -14,6 +15,9 @@ from django.utils import timezone
 
 from customer_portal.features import FEATURE_CATALOG
 
+# A colour as `#rrggbb`: the one check of a portal's primary colour (model, API, admin, pages, e-mails).
+HEX_COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour such as #1f6feb.")
+DEFAULT_PRIMARY_COLOR = "#1f6feb"
 SESSION_TIMEOUT_MIN_MINUTES = 5
 SESSION_TIMEOUT_MAX_MINUTES = 43_200
 
@@ -85,6 +89,13 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"Invitation {self.id} ({self.status})"
 
+    @property
+    def effective_status(self) -> str:
+        """The status as of now: a pending invitation past its expiry is expired, whether or not it is stored."""
+        if self.status == Invitation.Status.PENDING and self.expires_at <= timezone.now():
+            return Invitation.Status.EXPIRED
+        return self.status
+
 
 class PortalSession(models.Model):
     """A login on the portal's host; its id travels in the portal-scoped tokens."""
@@ -120,8 +131,8 @@ class PortalSettings(models.Model):
     # Validated here too: e-mails and pages put it in a style attribute, whoever wrote it.
     primary_color = models.CharField(
         max_length=7,
-        default="#1f6feb",
-        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour such as #1f6feb.")],
+        default=DEFAULT_PRIMARY_COLOR,
+        validators=[HEX_COLOR_VALIDATOR],
     )
     welcome_message = models.TextField(max_length=2000, blank=True)
     support_email = models.EmailField(max_length=254, blank=True)
@@ -141,6 +152,15 @@ class PortalSettings(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or "Portal settings"
+
+    @property
+    def safe_primary_color(self) -> str:
+        """The colour for a style attribute: a row written behind the services' back never gets there as is."""
+        try:
+            HEX_COLOR_VALIDATOR(self.primary_color)
+        except ValidationError:
+            return DEFAULT_PRIMARY_COLOR
+        return self.primary_color.lower()
 
 
 class Feature(models.Model):

@@ -4,7 +4,6 @@ Plain Django views with a CSRF-protected form; the JSON API lives in customer_po
 The URLconf (customer_portal/page_urls.py) is included by portal hosts only.
 """
 
-import re
 from typing import Any
 
 from django import forms
@@ -14,10 +13,12 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tenants.utils import get_public_schema_name
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from accounts.api.throttles import AuthRateThrottle
 from accounts.models import User
-from customer_portal.models import Invitation, PortalSettings
+from customer_portal.models import Invitation
 from customer_portal.selectors import feature_list, portal_settings_get
 from customer_portal.services import (
     INVALID_INVITATION,
@@ -33,8 +34,6 @@ EXISTING_ACCOUNT_NOTICE = "You already have an account: enter its password."
 PASSWORDS_DIFFER = "The two passwords do not match."
 TOO_MANY_ATTEMPTS = "Too many attempts from your network. Try again in {seconds} seconds."
 
-_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-_DEFAULT_COLOR: str = PortalSettings._meta.get_field("primary_color").get_default()
 
 # Inline CSS only and no scripts: a stored value that slipped past validation still cannot run code.
 CONTENT_SECURITY_POLICY = (
@@ -102,9 +101,7 @@ def _accent_text(color: str) -> str:
 
 def _branding(portal: Portal) -> dict[str, Any]:
     portal_settings = portal_settings_get()
-    color = portal_settings.primary_color
-    # The API only stores #rrggbb, but the value ends up in a style attribute: never trust it there.
-    color = color.lower() if _HEX_COLOR.fullmatch(color or "") else _DEFAULT_COLOR
+    color = portal_settings.safe_primary_color
     return {
         "display_name": portal_settings.display_name or portal.name,
         "logo_url": portal_settings.logo_url,
@@ -175,7 +172,7 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
 
     form = InvitationAcceptForm(request.POST, existing_account=existing_account)
     throttle = _AcceptThrottle()
-    if not throttle.allow_request(request, None):
+    if not throttle.allow_request(Request(request), APIView()):  # a DRF throttle outside a DRF view
         seconds = max(1, round(throttle.wait() or 1))
         form.add_error(None, TOO_MANY_ATTEMPTS.format(seconds=seconds))
         response = _form_page(request, portal, invitation, form, status=429)

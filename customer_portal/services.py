@@ -6,10 +6,10 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, TypedDict, Unpack
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -21,27 +21,24 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_create
-from customer_portal.caching import portal_config_forget_on_commit
 from customer_portal.emails import PortalEmail, portal_emails_send
 from customer_portal.errors import CustomerPortalError
 from customer_portal.features import FEATURE_CATALOG
+from customer_portal.invite_rows import InviteEntry, email_domain_refusal
 from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
-from customer_portal.selectors import invitation_effective_status, live_sessions, portal_settings_get
-from portalsite.errors import ApplicationError, FieldError, NotFoundError, uuid_or_not_found
-
-if TYPE_CHECKING:
-    from portals.models import Portal
+from customer_portal.selectors import (
+    live_sessions,
+    portal_settings_get,
+    portal_user_list_by_ids,
+)
+from portals.caching import portal_config_forget_on_commit
+from portals.models import Portal
+from portalsite.db import tenant_connection
+from portalsite.errors import ApplicationError, FieldError, NotFoundError, uuid_or_not_found, valid_uuids
 
 logger = logging.getLogger(__name__)
 
 InviteStatus = Literal["invited", "linked", "already_member"]
-
-
-@dataclass(frozen=True)
-class InviteEntry:
-    email: str
-    name: str = ""
-    role: str = PortalUser.Role.MEMBER
 
 
 @dataclass(frozen=True)
@@ -79,23 +76,24 @@ def _new_invitation(
     return invitation, token
 
 
-def portal_settings_initialize(*, display_name: str) -> None:
-    """Give a new portal's settings row its display name (the row itself comes from migration 0002)."""
-    PortalSettings.objects.filter(id=1).update(display_name=display_name, updated_at=timezone.now())
+def portal_settings_initialize(*, portal: Portal) -> None:
+    """Give a new portal's settings row its display name (the row itself comes from migration 0002).
+    Runs in the new schema, inside portal_create's transaction (customer_portal.apps connects it)."""
+    PortalSettings.objects.filter(id=1).update(display_name=portal.name, updated_at=timezone.now())
 
 
 def _email_domain_errors(entries: Sequence[InviteEntry], allowed: Sequence[str]) -> list[FieldError]:
-    allowed_domains = {domain.lower() for domain in allowed}
-    return [
-        FieldError(("users", index, "email"), f"Only addresses at {', '.join(sorted(allowed_domains))} may be invited.")
-        for index, entry in enumerate(entries)
-        if entry.email.rsplit("@", 1)[-1].lower() not in allowed_domains
-    ]
+    errors = []
+    for index, entry in enumerate(entries):
+        refusal = email_domain_refusal(entry.email, allowed)
+        if refusal is not None:
+            errors.append(FieldError(("users", index, "email"), f"{refusal[0].upper()}{refusal[1:]}."))
+    return errors
 
 
 def portal_users_invite(
     *,
-    portal: "Portal",
+    portal: Portal,
     entries: Sequence[InviteEntry],
     invited_by: User | None,
     send_email: bool = True,
@@ -124,7 +122,7 @@ def portal_users_invite(
 
 
 def _invite(
-    *, portal: "Portal", entries: Sequence[InviteEntry], invited_by: User | None, message: str, write: bool
+    *, portal: Portal, entries: Sequence[InviteEntry], invited_by: User | None, message: str, write: bool
 ) -> tuple[InviteOutcome, list[PortalEmail]]:
     portal_settings = portal_settings_get()
     if portal_settings.allowed_email_domains:
@@ -146,11 +144,11 @@ def _invite(
         .values_list("email_lower", "id")
     )
     members: dict[str, PortalUser] = {}
-    for member in PortalUser.objects.annotate(email_lower=Lower("email")).filter(
+    for found in PortalUser.objects.annotate(email_lower=Lower("email")).filter(
         Q(email_lower__in=emails) | Q(global_user_id__in=accounts.values())
     ):
-        members[member.email_lower] = member
-        members.setdefault(f"id:{member.global_user_id}", member)
+        members[found.email_lower] = found
+        members.setdefault(f"id:{found.global_user_id}", found)
 
     now = timezone.now()
     inviter = invited_by.email if invited_by else ""
@@ -198,31 +196,54 @@ def _invite(
 
 
 @transaction.atomic
+def portal_users_remove(*, ids: Iterable[uuid.UUID | str]) -> list[PortalUser]:
+    """Delete these memberships with their sessions and invitations (the global accounts stay), in one
+    transaction; unknown and malformed ids are skipped. Returns the members removed."""
+    members = list(PortalUser.objects.select_for_update().filter(id__in=valid_uuids(ids)).order_by("pk"))
+    PortalUser.objects.filter(id__in=[member.id for member in members]).delete()
+    return members
+
+
 def portal_user_remove(*, portal_user_id: uuid.UUID | str) -> None:
-    """Delete a membership with its sessions and invitations; the global account stays."""
-    deleted, _ = PortalUser.objects.filter(id=uuid_or_not_found(portal_user_id)).delete()
-    if not deleted:
+    """Delete one membership with its sessions and invitations; NotFoundError when there is none."""
+    if not portal_users_remove(ids=[uuid_or_not_found(portal_user_id)]):
         raise NotFoundError()
 
 
 @transaction.atomic
-def portal_user_revoke(*, portal_user_id: uuid.UUID | str) -> PortalUser:
-    """Revoke access: status `revoked`, every session ended, pending invitations revoked.
+def portal_users_revoke(*, ids: Iterable[uuid.UUID | str]) -> list[PortalUser]:
+    """Revoke access, in one transaction: status `revoked`, every session ended, pending invitations revoked.
+    Unknown and malformed ids are skipped; returns the members revoked.
 
-    The member's tokens are refused on their next request (each request checks its session).
-    A later invite restores the member.
+    Their tokens are refused on their next request (each request checks its session).
+    A later invite (or `portal_users_restore`) restores a member.
     """
-    member = PortalUser.objects.select_for_update().filter(id=uuid_or_not_found(portal_user_id)).first()
-    if member is None:
-        raise NotFoundError()
+    members = list(PortalUser.objects.select_for_update().filter(id__in=valid_uuids(ids)).order_by("pk"))
     now = timezone.now()
-    member.status = PortalUser.Status.REVOKED
-    member.save(update_fields=["status", "updated_at"])
-    member.sessions.filter(ended_at__isnull=True).update(ended_at=now)
-    member.invitations.filter(status=Invitation.Status.PENDING, expires_at__gt=now).update(
+    for member in members:
+        member.status, member.updated_at = PortalUser.Status.REVOKED, now
+    PortalUser.objects.bulk_update(members, ["status", "updated_at"])
+    PortalSession.objects.filter(portal_user__in=members, ended_at__isnull=True).update(ended_at=now)
+    Invitation.objects.filter(portal_user__in=members, status=Invitation.Status.PENDING, expires_at__gt=now).update(
         status=Invitation.Status.REVOKED
     )
-    return member
+    return members
+
+
+def portal_user_revoke(*, portal_user_id: uuid.UUID | str) -> PortalUser:
+    """Revoke one member's access (see `portal_users_revoke`); NotFoundError when there is none."""
+    members = portal_users_revoke(ids=[uuid_or_not_found(portal_user_id)])
+    if not members:
+        raise NotFoundError()
+    return members[0]
+
+
+def portal_users_restore(*, portal: Portal, ids: Iterable[uuid.UUID | str], invited_by: User | None) -> InviteOutcome:
+    """Give these members access again, as inviting them again does: an account holder is active at once, anyone
+    else gets a new invitation. Unknown and malformed ids are skipped (the outcome has a result per member found)."""
+    members = portal_user_list_by_ids(ids=ids)
+    entries = [InviteEntry(email=member.email, name=member.name, role=member.role) for member in members]
+    return portal_users_invite(portal=portal, entries=entries, invited_by=invited_by) if entries else InviteOutcome()
 
 
 # Invitations -----------------------------------------------------------------------
@@ -236,7 +257,7 @@ def _invitation_email(invitation: Invitation, token: str) -> PortalEmail:
 @transaction.atomic
 def invitation_create(
     *,
-    portal: "Portal",
+    portal: Portal,
     email: str,
     name: str = "",
     role: str = PortalUser.Role.MEMBER,
@@ -255,9 +276,9 @@ def invitation_create(
         if errors:
             raise CustomerPortalError(errors[0].msg, loc=("email",))
     now = timezone.now()
-    member = (
+    member: PortalUser | None = (
         PortalUser.objects.select_for_update()
-        .annotate(email_lower=Lower("email"))
+        .alias(email_lower=Lower("email"))
         .filter(email_lower=email.strip().lower())
         .first()
     )
@@ -278,14 +299,67 @@ def invitation_create(
     return invitation
 
 
+@dataclass
+class InvitationsOutcome:
+    """What a batch of invitation changes did: the invitations changed, and why the others were not."""
+
+    done: list[Invitation] = field(default_factory=list)
+    refused: list[ApplicationError] = field(default_factory=list)  # NotFoundError for an unknown id
+
+
 @transaction.atomic
-def invitation_resend(*, portal: "Portal", invitation_id: uuid.UUID | str) -> Invitation:
-    """A new token and expiry for a pending or expired invitation: the old link stops working."""
-    invitation = (
-        Invitation.objects.select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(invitation_id))
-    ).first()
-    if invitation is None:
-        raise NotFoundError()
+def invitations_resend(*, portal: Portal, ids: Iterable[uuid.UUID | str]) -> InvitationsOutcome:
+    """A new token and expiry for each pending or expired invitation among `ids` (the old links stop working),
+    in one transaction; the others are refused with the reason."""
+    return _invitations_change(ids=ids, change=lambda invitation: _invitation_resend(portal, invitation))
+
+
+@transaction.atomic
+def invitations_revoke(*, ids: Iterable[uuid.UUID | str]) -> InvitationsOutcome:
+    """Revoke each invitation among `ids` that is not accepted (an invitee who never joined is revoked with
+    it), in one transaction; the others are refused with the reason."""
+    return _invitations_change(ids=ids, change=_invitation_revoke)
+
+
+def invitation_resend(*, portal: Portal, invitation_id: uuid.UUID | str) -> Invitation:
+    """Resend one invitation (see `invitations_resend`): NotFoundError, or 409 in the wrong status."""
+    return _only(invitations_resend(portal=portal, ids=[uuid_or_not_found(invitation_id)]))
+
+
+def invitation_revoke(*, invitation_id: uuid.UUID | str) -> Invitation:
+    """Revoke one invitation (see `invitations_revoke`): NotFoundError, or 409 when it was accepted."""
+    return _only(invitations_revoke(ids=[uuid_or_not_found(invitation_id)]))
+
+
+def _invitations_change(*, ids: Iterable[uuid.UUID | str], change: Callable[[Invitation], None]) -> InvitationsOutcome:
+    outcome = InvitationsOutcome()
+    wanted = list(dict.fromkeys(valid_uuids(ids)))
+    invitations = {
+        invitation.id: invitation
+        for invitation in Invitation.objects.select_for_update().select_related("portal_user").filter(id__in=wanted)
+    }
+    for invitation_id in wanted:
+        invitation = invitations.get(invitation_id)
+        if invitation is None:
+            outcome.refused.append(NotFoundError())
+            continue
+        try:
+            change(invitation)  # refuses before it writes anything
+        except CustomerPortalError as exc:
+            outcome.refused.append(exc)
+        else:
+            outcome.done.append(invitation)
+    return outcome
+
+
+def _only(outcome: InvitationsOutcome) -> Invitation:
+    """The one invitation a single-id change made, or its refusal raised."""
+    if outcome.refused:
+        raise outcome.refused[0]
+    return outcome.done[0]
+
+
+def _invitation_resend(portal: Portal, invitation: Invitation) -> None:
     if invitation.status not in (Invitation.Status.PENDING, Invitation.Status.EXPIRED):
         raise CustomerPortalError(f"A {invitation.status} invitation cannot be resent.", status=409)
     token = secrets.token_urlsafe(32)
@@ -296,17 +370,9 @@ def invitation_resend(*, portal: "Portal", invitation_id: uuid.UUID | str) -> In
     invitation.save(update_fields=["token_hash", "status", "created_at", "expires_at"])
     email_message = _invitation_email(invitation, token)
     transaction.on_commit(lambda: portal_emails_send(portal=portal, emails=[email_message]))
-    return invitation
 
 
-@transaction.atomic
-def invitation_revoke(*, invitation_id: uuid.UUID | str) -> Invitation:
-    """Revoke an invitation; an invitee who never joined is revoked with it."""
-    invitation = (
-        Invitation.objects.select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(invitation_id))
-    ).first()
-    if invitation is None:
-        raise NotFoundError()
+def _invitation_revoke(invitation: Invitation) -> None:
     if invitation.status == Invitation.Status.ACCEPTED:
         raise CustomerPortalError("An accepted invitation cannot be revoked; revoke the user's access.", status=409)
     invitation.status = Invitation.Status.REVOKED
@@ -315,7 +381,6 @@ def invitation_revoke(*, invitation_id: uuid.UUID | str) -> Invitation:
     if member.status == PortalUser.Status.INVITED:
         member.status = PortalUser.Status.REVOKED
         member.save(update_fields=["status", "updated_at"])
-    return invitation
 
 
 INVALID_INVITATION = "This invitation link is not valid: it may have been used, revoked or expired."
@@ -328,7 +393,7 @@ def invitation_get_by_token(*, token: str) -> Invitation:
     if (
         invitation is None
         or not hmac.compare_digest(invitation.token_hash, token_hash)
-        or invitation_effective_status(invitation) != Invitation.Status.PENDING
+        or invitation.effective_status != Invitation.Status.PENDING
     ):
         raise NotFoundError(INVALID_INVITATION)
     return invitation
@@ -336,13 +401,13 @@ def invitation_get_by_token(*, token: str) -> Invitation:
 
 @transaction.atomic
 def invitation_accept(
-    *, portal: "Portal", token: str, password: str, name: str = "", ip_address: str | None, user_agent: str
+    *, portal: Portal, token: str, password: str, name: str = "", ip_address: str | None, user_agent: str
 ) -> tuple[User, PortalSession]:
     """Accept an invitation: create the account (or check the existing one's password), activate the
     membership and open a portal session. Single use: the invitation row is locked and consumed."""
     invitation = invitation_get_by_token(token=token)
     invitation = Invitation.objects.select_for_update().select_related("portal_user").get(pk=invitation.pk)
-    if invitation_effective_status(invitation) != Invitation.Status.PENDING:  # lost a race with another accept
+    if invitation.effective_status != Invitation.Status.PENDING:  # lost a race with another accept
         raise NotFoundError(INVALID_INVITATION)
     member = invitation.portal_user
     account = User.objects.filter(email__iexact=member.email).first()
@@ -437,7 +502,7 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
     except ValueError:
         return None
     now = timezone.now()
-    with connection.prepared_cursor() as cursor:
+    with tenant_connection.prepared_cursor() as cursor:
         cursor.execute(_live_session_sql(), [sid, now, account_id, PortalUser.Status.ACTIVE])
         row = cursor.fetchone()
     if row is None:
@@ -453,23 +518,49 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
 
 
 @transaction.atomic
-def portal_session_end(*, session_id: uuid.UUID | str) -> None:
-    """End one live session (logout, or an admin ending it); NotFoundError when it is not live."""
-    ended = live_sessions().filter(id=uuid_or_not_found(session_id)).update(ended_at=timezone.now())
-    if not ended:
+def portal_session_end(*, session_id: uuid.UUID | str) -> PortalSession:
+    """End one live session (logout, or an admin ending it) and return it with its `portal_user`;
+    NotFoundError when it is not live."""
+    session = (
+        live_sessions().select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(session_id))
+    ).first()
+    if session is None:
         raise NotFoundError()
+    session.ended_at = timezone.now()
+    session.save(update_fields=["ended_at"])
+    return session
 
 
 # Configuration and features -----------------------------------------------------------------
 
 
+class PortalConfigChanges(TypedDict, total=False):
+    """The settings `PATCH /config` may change (already validated by the caller's input serializer)."""
+
+    display_name: str
+    logo_url: str
+    primary_color: str
+    welcome_message: str
+    support_email: str
+    allowed_email_domains: list[str]
+    session_timeout_minutes: int
+
+
 @transaction.atomic
-def portal_config_update(**changes: object) -> PortalSettings:
-    """Change some settings (already validated by the caller's input serializer)."""
+def portal_config_update(**changes: Unpack[PortalConfigChanges]) -> PortalSettings:
+    """Change some settings; the model's own validation has the last word (a 422 on the field it refuses)."""
     portal_settings = PortalSettings.objects.select_for_update().get(id=1)
     for field_name, value in changes.items():
         setattr(portal_settings, field_name, value)
-    portal_settings.full_clean()
+    try:
+        portal_settings.full_clean()
+    except DjangoValidationError as exc:
+        raise CustomerPortalError(
+            "Invalid settings.",
+            field_errors=[
+                FieldError((name,), message) for name, messages in exc.message_dict.items() for message in messages
+            ],
+        ) from exc
     portal_settings.save()
     portal_config_forget_on_commit()
     return portal_settings

@@ -1,7 +1,10 @@
+"""API routes that both the main hosts and portal hosts serve: /v1/auth and /v1/customer-portal."""
+
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from customer_portal.api import views
+from customer_portal.api.auth import AuthViewSet
 
 PREFIX = "v1/customer-portal"
 
@@ -12,6 +15,9 @@ router.register(f"{PREFIX}/sessions", views.PortalSessionViewSet, basename="cust
 router.register(f"{PREFIX}/features", views.FeatureViewSet, basename="customer-portal-feature")
 
 urlpatterns = [
+    path("v1/auth/token", AuthViewSet.as_view({"post": "token"}), name="auth-token"),
+    path("v1/auth/token/refresh", AuthViewSet.as_view({"post": "refresh"}), name="auth-token-refresh"),
+    path("v1/auth/logout", AuthViewSet.as_view({"post": "logout"}), name="auth-logout"),
     path(
         f"{PREFIX}/config",
         views.PortalConfigViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),

@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from portals.routing import portal_for_host, stale_route_response
+from portalsite.db import tenant_connection
 
 
 class PortalRoutingMiddleware(TenantMainMiddleware):
@@ -23,13 +23,13 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
         return request.get_host().split(":")[0].lower()
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        connection.set_schema_to_public()  # every request starts on public, whatever came before
+        tenant_connection.set_schema_to_public()  # every request starts on public, whatever came before
         try:
             hostname = self.hostname_from_request(request)
         except DisallowedHost:
             return _host_not_found()
         if hostname in settings.MAIN_HOSTS:
-            request.tenant = connection.tenant
+            request.tenant = tenant_connection.tenant  # type: ignore[attr-defined]  # django-tenants' attribute
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             return None
@@ -37,8 +37,8 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
         if portal is None:
             return _host_not_found()
         portal.domain_url = hostname
-        request.tenant = portal
-        connection.set_tenant(portal)
+        request.tenant = portal  # type: ignore[attr-defined]
+        tenant_connection.set_tenant(portal)
         self.setup_url_routing(request)
         return None
 

@@ -1,10 +1,16 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
-from accounts.models import Organization
+from accounts.models import Organization, User
+
+
+def portal_host(slug: str) -> str:
+    """A portal's default host name: `<slug>.<PORTAL_BASE_DOMAIN>`."""
+    return f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
 
 
 class Portal(TenantMixin):
@@ -22,6 +28,8 @@ class Portal(TenantMixin):
     slug = models.SlugField(max_length=63, unique=True)
     # A pre-migrated schema waiting in the pool (portals.provisioning); never routed or listed.
     is_spare = models.BooleanField(default=False)
+    # Who created it; null for an operator's command (and for spares and the public tenant).
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -37,6 +45,35 @@ class Portal(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def default_domain(self) -> str:
+        return portal_host(self.slug)
+
+    @property
+    def custom_domain_entry(self) -> "Domain | None":
+        """The custom domain's row, with its verification state (reads `domains`: prefetch it when listing)."""
+        return next((domain for domain in self.domains.all() if domain.is_custom), None)
+
+    @property
+    def custom_domain(self) -> str | None:
+        """The custom host name as set, verified or not (what org admins see and edit)."""
+        entry = self.custom_domain_entry
+        return entry.domain if entry else None
+
+    @property
+    def verified_custom_domain(self) -> str | None:
+        """The custom host name once proven by DNS: only then does it route or appear in links."""
+        entry = self.custom_domain_entry
+        return entry.domain if entry is not None and entry.routes else None
+
+    @property
+    def link_domain(self) -> str:
+        """The host that links to this portal use: its verified custom domain, else its default domain.
+
+        An unproven custom domain may be anyone's server: a link to it would hand an invitation token
+        (or a password typed on a look-alike page) to whoever runs it."""
+        return self.verified_custom_domain or self.default_domain
 
 
 class Domain(DomainMixin):

@@ -26,6 +26,7 @@ from django.http import JsonResponse
 
 from portals.models import Portal
 from portals.selectors import domain_routable
+from portalsite.db import tenant_connection
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def portal_for_host(hostname: str) -> Portal | None:
     if domain is None:
         _negative_set(hostname)
         return None
-    portal = domain.tenant
+    portal: Portal = domain.tenant
     cache.set(_key(hostname), {field: getattr(portal, field) for field in _CACHED_FIELDS}, settings.ROUTING_CACHE_TTL)
     return portal
 
@@ -102,18 +103,27 @@ def _schema_exists(schema_name: str) -> bool:
         return cursor.fetchone() is not None
 
 
+def _transaction_failed() -> bool:
+    raw = tenant_connection.connection
+    return raw is not None and raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
 def stale_route_response(exc: BaseException, hostname: str) -> JsonResponse | None:
     """A 404 when `exc` came from a route to a portal whose schema is gone (deleted since it was cached).
 
-    Anything else (a missing table in a schema that exists is a bug) is left to the 500 handler.
+    Anything else (a missing table in a schema that exists is a bug) is left to the 500 handler. Requests
+    run in autocommit, so the failed statement left the connection usable for the catalog check; inside
+    an enclosing transaction (the test suite's) it cannot be asked, and the error alone decides.
     """
     if not isinstance(exc, ProgrammingError):
         return None
     if not isinstance(exc.__cause__, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
         return None
-    schema_name = connection.schema_name
-    connection.set_schema_to_public()
-    if schema_name == connection.schema_name or _schema_exists(schema_name):
+    schema_name = tenant_connection.schema_name
+    tenant_connection.set_schema_to_public()
+    if schema_name == tenant_connection.schema_name:
+        return None
+    if not _transaction_failed() and _schema_exists(schema_name):
         return None
     logger.warning("stale route: %s pointed at schema %s, which no longer exists", hostname, schema_name)
     routing_forget([hostname])

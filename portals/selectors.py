@@ -1,22 +1,11 @@
 import uuid
-from collections.abc import Iterable
 
-from django.db import connection
 from django.db.models import QuerySet
 
-from accounts.models import Organization, OrgMembership, User
-from customer_portal.models import PortalUser
+from accounts.models import Organization, User
+from accounts.selectors import admin_organizations
 from portals.models import Domain, Portal
 from portalsite.errors import NotFoundError, uuid_or_not_found
-
-
-def admin_organizations(*, user: User) -> QuerySet[Organization]:
-    """The production organizations `user` administers: the only ones whose portals it may manage."""
-    return Organization.objects.filter(
-        environment=Organization.Environment.PRODUCTION,
-        memberships__user=user,
-        memberships__role=OrgMembership.Role.ADMIN,
-    )
 
 
 def domain_routable(*, hostname: str) -> Domain | None:
@@ -63,27 +52,16 @@ def portal_get_by_ref(*, ref: str) -> Portal | None:
         return portals.filter(slug=ref).first()
 
 
-# Portals per counting statement: each portal's table takes a few locks until the statement ends
-# (autocommit), and one statement over thousands of schemas would exhaust PostgreSQL's lock table.
-USER_COUNT_BATCH = 200
+def portal_list_for_admin_site(*, user: User) -> QuerySet[Portal]:
+    """The portals `user` may manage in the Django admin: the same ones as on the API (its production
+    organizations'), or every real portal for a superuser (an operator); never a spare or the public tenant."""
+    if user.is_superuser:
+        return Portal.objects.filter(is_spare=False, organization__isnull=False)
+    return portal_list_for_admin(user=user)
 
 
-def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
-    """Non-revoked users per portal, read from the portals' schemas in one query per 200 portals."""
-    portals = list(portals)
-    table = connection.ops.quote_name(PortalUser._meta.db_table)
-    counts: dict[uuid.UUID, int] = {}
-    for start in range(0, len(portals), USER_COUNT_BATCH):
-        batch = portals[start : start + USER_COUNT_BATCH]
-        selects = [
-            f"SELECT %s::uuid, count(*) FROM {connection.ops.quote_name(portal.schema_name)}.{table} "  # noqa: S608
-            "WHERE status <> %s"
-            for portal in batch
-        ]
-        params: list[object] = []
-        for portal in batch:
-            params += [portal.id, PortalUser.Status.REVOKED]
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(selects), params)
-            counts.update(cursor.fetchall())
-    return counts
+def organization_list_for_portal_create(*, user: User) -> QuerySet[Organization]:
+    """Where `user` may create a portal in the Django admin: any production organization for a superuser."""
+    if user.is_superuser:
+        return Organization.objects.filter(environment=Organization.Environment.PRODUCTION)
+    return admin_organizations(user=user)

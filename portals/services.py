@@ -1,7 +1,7 @@
+import enum
 import logging
 import re
-import uuid
-from typing import Any
+from typing import Literal
 
 import psycopg
 from django.conf import settings
@@ -9,15 +9,14 @@ from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils.text import slugify
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
-from accounts.models import User
-from customer_portal.caching import portal_config_forget_on_commit
-from customer_portal.services import portal_settings_initialize
+from accounts.models import Organization, User
+from portals.caching import portal_config_forget_on_commit
 from portals.domain_verification import custom_domain_pending_fields, www_twin
 from portals.errors import PortalsError
-from portals.models import Domain, Portal
+from portals.models import Domain, Portal, portal_host
 from portals.provisioning import portal_row_with_schema, schema_drop, spare_pool_refill_on_commit
 from portals.routing import routing_forget_on_commit
-from portals.selectors import admin_organizations
+from portals.signals import portal_schema_ready
 from portalsite.hostnames import is_hostname
 from portalsite.slugs import unique_slug
 
@@ -29,11 +28,15 @@ RESERVED_SLUGS = frozenset(
      "pop", "ftp", "ns1", "ns2", "dns", "docs", "status", "support", "help", "root", "system",
      "localhost", "dashboard", "billing", "assets", "cdn", "blog", "dev", "staging", "internal"}
 )  # fmt: skip
-UNSET: Any = object()  # "field not given", as opposed to None ("remove it")
 
 
-def portal_host(slug: str) -> str:
-    return f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
+class Unset(enum.Enum):
+    """ "Field not given", as opposed to None ("remove it")."""
+
+    UNSET = enum.auto()
+
+
+UNSET = Unset.UNSET
 
 
 def _clean_name(name: str) -> str:
@@ -81,20 +84,6 @@ def _validated_custom_domain(domain: str, *, portal: Portal | None = None) -> st
     return domain
 
 
-def _organization_for_create(*, admin: User, organization_id: uuid.UUID | None) -> Any:
-    organizations = list(admin_organizations(user=admin))
-    if organization_id is not None:
-        match = [organization for organization in organizations if organization.id == organization_id]
-        if not match:
-            raise PortalsError("Unknown organization.", loc=("organization_id",))
-        return match[0]
-    if len(organizations) != 1:
-        raise PortalsError(
-            "You administer several organizations: say which one.", loc=("organization_id",), code="missing"
-        )
-    return organizations[0]
-
-
 def _integrity_error_as_422(exc: IntegrityError | ProgrammingError) -> PortalsError:
     """Map a lost race on a unique name to the same 422 the pre-checks give."""
     if isinstance(exc.__cause__, psycopg.errors.DuplicateSchema):  # the winner's schema was already committed
@@ -112,31 +101,37 @@ def _integrity_error_as_422(exc: IntegrityError | ProgrammingError) -> PortalsEr
 
 def portal_create(
     *,
-    admin: User,
+    organization: Organization,
+    created_by: User | None,
     name: str,
     slug: str | None = None,
     custom_domain: str | None = None,
-    organization_id: uuid.UUID | None = None,
 ) -> Portal:
-    """Create a portal with its schema, default domain, settings and features, in one transaction.
+    """Create a portal of `organization` with its schema, default domain and custom domain, in one transaction.
 
-    Takes a spare schema from the pool (milliseconds); the pool is refilled after commit.
-    A failure anywhere, a lost slug or domain race included, leaves nothing behind.
+    `created_by` is the account that asked (None for an operator). Takes a spare schema from the pool
+    (milliseconds); the pool is refilled after commit. `portal_schema_ready` lets the apps above fill the new
+    schema inside the same transaction. A failure anywhere, a lost slug or domain race included, leaves
+    nothing behind.
     """
     try:
         # The rows live in public, whatever schema the caller's connection was left on.
         with transaction.atomic(), schema_context(get_public_schema_name()):
             return _portal_create(
-                admin=admin, name=name, slug=slug, custom_domain=custom_domain, organization_id=organization_id
+                organization=organization, created_by=created_by, name=name, slug=slug, custom_domain=custom_domain
             )
     except (IntegrityError, ProgrammingError) as exc:
         raise _integrity_error_as_422(exc) from exc
 
 
 def _portal_create(
-    *, admin: User, name: str, slug: str | None, custom_domain: str | None, organization_id: uuid.UUID | None
+    *, organization: Organization, created_by: User | None, name: str, slug: str | None, custom_domain: str | None
 ) -> Portal:
-    organization = _organization_for_create(admin=admin, organization_id=organization_id)
+    if organization.environment != Organization.Environment.PRODUCTION:
+        raise PortalsError(
+            f"Organization {organization.slug} is a sandbox; only production organizations have portals.",
+            loc=("organization_id",),
+        )
     name = _clean_name(name)
     if slug is None:
         slug = unique_slug(base=_slug_base(name), queryset=Portal.objects.all(), reserved=RESERVED_SLUGS)
@@ -144,7 +139,7 @@ def _portal_create(
         slug = _validated_slug(slug)
     custom = _validated_custom_domain(custom_domain) if custom_domain else None
 
-    portal = portal_row_with_schema(name=name, slug=slug, organization=organization)
+    portal = portal_row_with_schema(name=name, slug=slug, organization=organization, created_by=created_by)
     domains = [Domain(domain=portal_host(slug), tenant=portal, is_primary=True)]
     if custom:
         domains.append(
@@ -152,15 +147,18 @@ def _portal_create(
         )
     Domain.objects.bulk_create(domains)
     with tenant_context(portal):
-        portal_settings_initialize(display_name=name)
+        portal_schema_ready.send(sender=Portal, portal=portal)
 
     routing_forget_on_commit(domain.domain for domain in domains)  # forget cached "no such host" answers
     spare_pool_refill_on_commit()
-    logger.info("portal %s (%s) created by %s", portal.slug, portal.id, admin.email)
+    creator = created_by.email if created_by is not None else "an operator"
+    logger.info("portal %s (%s) created by %s", portal.slug, portal.id, creator)
     return portal
 
 
-def portal_update(*, portal: Portal, name: str | None = None, custom_domain: str | None = UNSET) -> Portal:
+def portal_update(
+    *, portal: Portal, name: str | None = None, custom_domain: str | Literal[Unset.UNSET] | None = UNSET
+) -> Portal:
     """Rename a portal and/or set (a host name) or remove (None) its custom domain."""
     try:
         with transaction.atomic():

@@ -8,17 +8,20 @@ lets them in, and every ModelAdmin here states what each caller may do and scope
 import uuid
 from collections.abc import Callable
 from functools import update_wrapper
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from accounts.models import OrgMembership, User
+from accounts.permissions import request_account
+from portalsite.requests import request_memo
 
 # Index and sidebar labels: the app and model names mean little to an org admin.
 _APP_NAMES = {"portals": "Portals", "accounts": "Organizations"}
@@ -27,24 +30,28 @@ _APP_ORDER = ["portals", "accounts"]
 _MODEL_ORDER = ["Portal", "Domain", "Organization", "OrgMembership"]
 
 
-def admin_site_admits(user: User | Any) -> bool:
+def admin_site_admits(user: User | AnonymousUser) -> bool:
     """Active superusers, and active users who administer at least one organization."""
-    if not (user.is_authenticated and user.is_active):
+    if not isinstance(user, User) or not user.is_active:
         return False
     return user.is_superuser or OrgMembership.objects.filter(user=user, role=OrgMembership.Role.ADMIN).exists()
 
 
 def request_admin_organization_ids(request: HttpRequest) -> frozenset[uuid.UUID]:
     """The organizations the caller administers (any environment), read once per request."""
-    cached = getattr(request, "_admin_organization_ids", None)
-    if cached is None:
-        cached = frozenset(
-            OrgMembership.objects.filter(user=request.user, role=OrgMembership.Role.ADMIN).values_list(
+    return request_memo(
+        request,
+        "admin_organization_ids",
+        lambda: frozenset(
+            OrgMembership.objects.filter(user=request_account(request), role=OrgMembership.Role.ADMIN).values_list(
                 "organization_id", flat=True
             )
-        )
-        request._admin_organization_ids = cached  # type: ignore[attr-defined]
-    return cached
+        ),
+    )
+
+
+M = TypeVar("M", bound=Model)
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def request_is_operator(request: HttpRequest) -> bool:
@@ -73,15 +80,11 @@ class PortalsiteAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         # Asked several times per page (view wrapper, context, sidebar): one query per request.
-        cached = getattr(request, "_admin_site_admits", None)
-        if cached is None:
-            cached = admin_site_admits(request.user)
-            request._admin_site_admits = cached  # type: ignore[attr-defined]
-        return cached
+        return request_memo(request, "admin_site_admits", lambda: admin_site_admits(request.user))
 
-    def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., HttpResponse]:
+    def admin_view(self, view: View, cacheable: bool = False) -> View:
         # Outside-the-scope objects raise Http404: answer with an admin page, not the API's JSON handler404.
-        def view_or_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def view_or_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 return view(request, *args, **kwargs)
             except Http404:
@@ -89,7 +92,7 @@ class PortalsiteAdminSite(admin.AdminSite):
                 return TemplateResponse(request, "admin/not_found.html", context, status=404)
 
         update_wrapper(view_or_not_found, view)
-        return super().admin_view(view_or_not_found, cacheable)
+        return cast(View, super().admin_view(view_or_not_found, cacheable))
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         app_list = super().get_app_list(request, app_label)
@@ -110,41 +113,41 @@ admin_site = PortalsiteAdminSite(name="admin")
 admin_site.disable_action("delete_selected")
 
 
-class ScopedModelAdmin(admin.ModelAdmin):
+class ScopedModelAdmin(admin.ModelAdmin[M]):
     """A ModelAdmin whose get_queryset is the caller's reach, read-only unless a subclass says otherwise.
 
     An object outside the reach is a 404, exactly like one that does not exist: Django's default
     (a redirect with "doesn't exist") would still be an answer about another organization's data.
     """
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model:
-        obj = super().get_object(request, object_id, from_field)
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> M:
+        obj: M | None = super().get_object(request, object_id, from_field)
         if obj is None:
             raise Http404
         return obj
 
-    def in_scope(self, request: HttpRequest, obj: Model) -> bool:
+    def in_scope(self, request: HttpRequest, obj: M) -> bool:
         return self.get_queryset(request).filter(pk=obj.pk).exists()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.admin_site.has_permission(request)
 
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
         return self.admin_site.has_permission(request) and (obj is None or self.in_scope(request, obj))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
         return False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[M]:
         return self.scope(request, super().get_queryset(request))
 
-    def scope(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def scope(self, request: HttpRequest, queryset: QuerySet[M]) -> QuerySet[M]:
         """`queryset` cut down to what the caller may see."""
         raise NotImplementedError("a ScopedModelAdmin must scope its queryset")
 

@@ -31,7 +31,7 @@ def embedded_database_settings(data_dir: Path) -> dict[str, Any]:
     pgdata = data_dir / "pg"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]  # untyped re-export
         socket_dir = server.get_postmaster_info().socket_dir
         _create_database_if_missing(server.get_uri("postgres"), DATABASE_NAME)
     except Exception as exc:  # pgserver raises bare subprocess/OS errors

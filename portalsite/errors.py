@@ -1,7 +1,7 @@
 """Domain errors raised by services; the API exception handler and commands map them."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -51,3 +51,14 @@ def uuid_or_not_found(value: uuid.UUID | str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise NotFoundError() from exc
+
+
+def valid_uuids(values: Iterable[uuid.UUID | str]) -> list[uuid.UUID]:
+    """The well-formed UUIDs among `values` (ids ticked in a form): a malformed one names nothing."""
+    valid = []
+    for value in values:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return valid

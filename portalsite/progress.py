@@ -11,8 +11,10 @@ T = TypeVar("T")
 
 
 @contextmanager
-def progress_bar(items: Iterable[T], *, stream: OutputWrapper, unit: str, total: int | None = None) -> Iterator[tqdm]:
-    """A tqdm bar on a command's stream (only drawn at a terminal).
+def progress_bar(
+    items: Iterable[T] | None, *, stream: OutputWrapper, unit: str, total: int | None = None
+) -> Iterator[tqdm]:
+    """A tqdm bar on a command's stream (only drawn at a terminal); over `items`, or updated by hand (None).
 
     tqdm redraws with '\\r', so while it runs the wrapper must neither end each write with a
     newline nor colour it (Django styles stderr as an error at a terminal).

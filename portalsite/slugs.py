@@ -1,11 +1,11 @@
 from collections.abc import Collection
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 SLUG_MAX_LENGTH = 63  # one DNS label
 
 
-def unique_slug(*, base: str, queryset: QuerySet, reserved: Collection[str] = ()) -> str:
+def unique_slug(*, base: str, queryset: QuerySet[Model], reserved: Collection[str] = ()) -> str:
     """`base`, suffixed -2, -3, ... until it is free in `queryset` and not reserved.
 
     Reads the taken slugs in one query; the caller's unique constraint still decides races.

@@ -4,14 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from portalsite.admin_site import admin_site
-from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
+from portalsite.urls_common import catch_all_urlpatterns, common_urlpatterns
 
 handler404 = "portalsite.views.not_found"
 handler500 = "portalsite.views.server_error"
 
 urlpatterns = [
-    *auth_urlpatterns,
-    path("", include("portals.urls")),
+    *common_urlpatterns,
+    path("", include("customer_portal.main_host_urls")),
     path("admin/", admin_site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,11 +1,10 @@
 """Routes that both the main hosts and portal hosts serve."""
 
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 
 from portalsite.views import healthz, not_found
 
-auth_urlpatterns = [
-    path("v1/auth/", include("accounts.urls")),
+common_urlpatterns = [
     path("healthz", healthz, name="healthz"),
 ]
 

@@ -2,13 +2,13 @@
 
 from django.urls import include, path
 
-from portalsite.urls_common import auth_urlpatterns, catch_all_urlpatterns
+from portalsite.urls_common import catch_all_urlpatterns, common_urlpatterns
 
 handler404 = "portalsite.views.not_found"
 handler500 = "portalsite.views.server_error"
 
 urlpatterns = [
-    *auth_urlpatterns,
+    *common_urlpatterns,
     path("", include("customer_portal.urls")),
     path("", include("customer_portal.page_urls")),
     *catch_all_urlpatterns,

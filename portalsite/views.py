@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portalsite.api.exception_handler import DATABASE_UNAVAILABLE_BODY, DATABASE_UNAVAILABLE_HEADERS
-from portalsite.db import database_is_reachable
+from portalsite.db import database_is_reachable, tenant_connection
 
 _HEALTH_UNAVAILABLE = {"status": "error", "database": "unavailable"}
 
@@ -47,7 +47,7 @@ def server_error(request: HttpRequest) -> JsonResponse:
 
     Django calls it inside its `except` block, so the exception is `sys.exc_info()`.
     """
-    connection.set_schema_to_public()  # the failed request may have left a portal schema selected
+    tenant_connection.set_schema_to_public()  # the failed request may have left a portal schema selected
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         # Drop the broken connection now: the next request reconnects instead of reusing it.
         with contextlib.suppress(DatabaseError):

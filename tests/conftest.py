@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import Organization, OrgMembership, User
+from accounts.selectors import admin_organizations
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
 from portals.routing import routing_forget_everything
@@ -54,8 +55,13 @@ def test_portal(session_org: Organization, spare_pool: None, django_db_blocker: 
         portal = Portal.objects.filter(slug=TEST_PORTAL_SLUG).first()
         if portal is None:
             admin = User.objects.get(email=SESSION_ADMIN_EMAIL)
-            portal = portal_create(admin=admin, name="Test portal", slug=TEST_PORTAL_SLUG)
+            portal = make_portal(admin, name="Test portal", slug=TEST_PORTAL_SLUG)
     return portal
+
+
+def make_portal(admin: User, **fields: Any) -> Portal:
+    """A portal of the one production organization `admin` administers, created by `admin` through the service."""
+    return portal_create(organization=admin_organizations(user=admin).get(), created_by=admin, **fields)
 
 
 def bearer_client(user: User, host: str = MAIN_HOST) -> APIClient:

@@ -18,7 +18,7 @@ from customer_portal.models import Invitation, PortalSession, PortalUser
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
-from portals.services import portal_create
+from tests.conftest import make_portal
 from tests.customer_portal.conftest import portal_login
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 
@@ -48,7 +48,7 @@ def world(spare_pool: None) -> World:
         ).user
         for portal_index in range(2):
             slug = f"iso-{org_index}-{portal_index}"
-            portal = portal_create(admin=admin, name=slug, slug=slug)
+            portal = make_portal(admin, name=slug, slug=slug)
             world.portals.append(portal)
             guest_email, pending_email = f"guest@{slug}.example", f"pending@{slug}.example"
             UserFactory(email=guest_email)

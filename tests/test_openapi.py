@@ -19,6 +19,26 @@ def test_it_serves_openapi_3(schema):
     assert {"/v1/auth/token", "/v1/auth/token/refresh", "/v1/auth/logout", "/healthz"} <= set(schema["paths"])
 
 
+def test_operations_are_tagged_by_their_api_group(schema):
+    tags = {
+        (path, method): operation["tags"]
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+    expected = {
+        ("/v1/portal", "post"): ["portal"],
+        ("/v1/portal/{portal_id}/users", "get"): ["portal"],
+        ("/v1/customer-portal/config", "get"): ["customer-portal"],
+        ("/v1/auth/token", "post"): ["auth"],
+        ("/healthz", "get"): ["operations"],
+    }
+    assert {key: tags[key] for key in expected} == expected
+    assert {tag for operation_tags in tags.values() for tag in operation_tags} == {
+        "portal", "customer-portal", "auth", "operations"
+    }  # fmt: skip
+    assert [tag["name"] for tag in schema["tags"]] == ["portal", "customer-portal", "auth", "operations"]
+
+
 def test_every_operation_documents_its_422(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():

@@ -1,15 +1,11 @@
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import PasswordField, TokenObtainSerializer, TokenRefreshSerializer
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.serializers import PasswordField, TokenObtainSerializer
 
-from customer_portal.tokens import token_portal_session
-from portalsite.api.serializers import InputSerializer, RejectUnknownFieldsMixin
+from accounts.models import User
+from portalsite.api.serializers import AnySerializer, InputSerializer, RejectUnknownFieldsMixin
 
 # Long enough for any real password; short enough that hashing it is cheap.
 PASSWORD_MAX_LENGTH = 1024
@@ -24,19 +20,11 @@ class TokenObtainInput(RejectUnknownFieldsMixin, TokenObtainSerializer):
         self.fields["email"] = serializers.CharField(write_only=True, max_length=254)
         self.fields["password"] = PasswordField(max_length=PASSWORD_MAX_LENGTH)
 
-
-@extend_schema_serializer(component_name="TokenRefreshRequest")
-class TokenRefreshInput(RejectUnknownFieldsMixin, TokenRefreshSerializer):
-    """Rotates the refresh token; a portal-scoped one only on its portal and while its session is live."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        try:
-            token_portal_session(token=RefreshToken(attrs["refresh"]), request=self.context["request"]._request)
-            return super().validate(attrs)
-        except TokenError as exc:  # simplejwt's view translates this; we call the serializer directly
-            raise InvalidToken(exc.args[0]) from exc
-        except get_user_model().DoesNotExist as exc:  # the account was deleted after the token was issued
-            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc
+    @property
+    def account(self) -> User:
+        """The account the e-mail and password authenticated (once `is_valid()` said so)."""
+        assert isinstance(self.user, User)
+        return self.user
 
 
 @extend_schema_serializer(component_name="LogoutRequest")
@@ -45,11 +33,11 @@ class LogoutInput(InputSerializer):
 
 
 @extend_schema_serializer(component_name="TokenPairResponse")
-class TokenPairOutput(serializers.Serializer):
+class TokenPairOutput(AnySerializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
 
 @extend_schema_serializer(component_name="EmptyResponse")
-class EmptyOutput(serializers.Serializer):
+class EmptyOutput(AnySerializer):
     """`{}`: the operation succeeded and there is nothing to return."""

@@ -1,5 +1,13 @@
+from typing import cast
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+
+def _rate(scope: str | None) -> str | None:
+    """The rate of `scope`, read at request time: DRF binds THROTTLE_RATES at import, which ignores later settings."""
+    rates = cast(dict[str, str | None], api_settings.DEFAULT_THROTTLE_RATES)  # rate strings ("20/min")
+    return rates.get(scope) if scope else None
 
 
 class AuthRateThrottle(AnonRateThrottle):
@@ -8,8 +16,7 @@ class AuthRateThrottle(AnonRateThrottle):
     scope = "auth"
 
     def get_rate(self) -> str | None:
-        # Read at request time: DRF binds THROTTLE_RATES at import, which ignores later settings.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return _rate(self.scope)
 
 
 class InviteRateThrottle(UserRateThrottle):
@@ -18,4 +25,4 @@ class InviteRateThrottle(UserRateThrottle):
     scope = "invite"
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return _rate(self.scope)

@@ -1,7 +1,11 @@
+"""Bearer tokens on both API groups: account tokens (org admins) and portal-scoped ones (portal logins)."""
+
 import functools
 from typing import Any
 
+from django.http import HttpRequest
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
@@ -9,9 +13,36 @@ from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
-from customer_portal.tokens import token_portal_session
+from customer_portal.api.portal import request_names_a_portal, request_portal
+from customer_portal.models import PortalSession
+from customer_portal.services import portal_session_touch
+from customer_portal.tokens import PORTAL_CLAIM, SESSION_CLAIM
+from portalsite.requests import django_request
 
 VERIFIED_TOKENS_KEPT = 1024  # per worker: about 1 MB
+
+
+def token_portal_session(*, token: Token, request: HttpRequest | Request) -> PortalSession | None:
+    """For a portal-scoped token: its live session, checked against the request's portal.
+
+    Returns None for an account-level token; raises AuthenticationFailed (401) when the token is
+    for another portal or its session has ended. Leaves the connection on the token's portal.
+    """
+    portal_id = token.get(PORTAL_CLAIM)
+    if portal_id is None:
+        return None
+    portal = request_portal(request) if request_names_a_portal(request) else None
+    if portal is None or str(portal.id) != portal_id:
+        raise AuthenticationFailed("This token is for another portal.", code="wrong_portal")
+    session = portal_session_touch(session_id=token.get(SESSION_CLAIM), global_user_id=token.get("user_id"))
+    if session is None:
+        raise AuthenticationFailed("The portal session has ended.", code="session_ended")
+    return session
+
+
+def request_portal_session(request: HttpRequest | Request) -> PortalSession | None:
+    """The portal session a portal-scoped token authenticated this request with (None for anyone else)."""
+    return getattr(django_request(request), "portal_session", None)
 
 
 @functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
@@ -33,10 +64,10 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
         if raw_token is None:
             return None
         token = self.get_validated_token(raw_token)
-        session = token_portal_session(token=token, request=request._request)
+        session = token_portal_session(token=token, request=request)
         if session is None:
             return self.get_user(token), token  # an account-level token (org admins)
-        request._request.portal_session = session
+        django_request(request).portal_session = session  # type: ignore[attr-defined]
         # The session query already proved the account active: no second lookup for the user.
         return TokenUser(token), token
 
@@ -54,4 +85,4 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
 class PortalAwareJWTScheme(SimpleJWTScheme):
     """OpenAPI: the same bearer scheme as simplejwt's."""
 
-    target_class = PortalAwareJWTAuthentication
+    target_class = "customer_portal.api.authentication.PortalAwareJWTAuthentication"

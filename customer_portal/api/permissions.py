@@ -4,23 +4,30 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from accounts.models import User
+from accounts.selectors import admin_organizations
+from customer_portal.api.authentication import request_portal_session
 from customer_portal.api.portal import UNKNOWN_PORTAL, request_portal
-from portals.selectors import admin_organizations
 from portalsite.errors import NotFoundError
+from portalsite.requests import request_memo
 
 
 def _is_portal_user(request: Request) -> bool:
-    return getattr(request._request, "portal_session", None) is not None
+    return request_portal_session(request) is not None
 
 
 def request_is_portal_admin(request: Request) -> bool:
-    """Whether the caller administers the request portal's organization (one query, remembered)."""
-    cached = getattr(request._request, "_is_portal_admin", None)
-    if cached is None:
-        portal = request_portal(request._request)
-        cached = admin_organizations(user=request.user).filter(id=portal.organization_id).exists()
-        request._request._is_portal_admin = cached
-    return cached
+    """Whether the caller's account administers the request portal's organization (one query, remembered)."""
+
+    def administers() -> bool:
+        if not isinstance(request.user, User):
+            return False  # a portal login's TokenUser: not an account
+        organization_id = request_portal(request).organization_id
+        return (
+            organization_id is not None and admin_organizations(user=request.user).filter(id=organization_id).exists()
+        )
+
+    return request_memo(request, "is_portal_admin", administers)
 
 
 class IsPortalAdmin(BasePermission):
@@ -30,7 +37,7 @@ class IsPortalAdmin(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        request_portal(request._request)  # 404 when no portal is named or it does not exist
+        request_portal(request)  # 404 when no portal is named or it does not exist
         if _is_portal_user(request):
             raise PermissionDenied("Portal users cannot manage the portal.")
         if not request_is_portal_admin(request):
@@ -44,7 +51,7 @@ class IsPortalMemberOrAdmin(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        request_portal(request._request)
+        request_portal(request)
         if _is_portal_user(request) or request_is_portal_admin(request):
             return True
         raise NotFoundError(UNKNOWN_PORTAL)
@@ -58,7 +65,7 @@ class IsPortalUser(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        request_portal(request._request)
+        request_portal(request)
         if _is_portal_user(request) or request_is_portal_admin(request):
             return _is_portal_user(request)
         raise NotFoundError(UNKNOWN_PORTAL)

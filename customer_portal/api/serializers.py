@@ -4,7 +4,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import (
+    HEX_COLOR_VALIDATOR,
     SESSION_TIMEOUT_MAX_MINUTES,
     SESSION_TIMEOUT_MIN_MINUTES,
     Feature,
@@ -13,14 +15,14 @@ from customer_portal.models import (
     PortalSettings,
     PortalUser,
 )
-from customer_portal.selectors import invitation_effective_status
-from portals.services import portal_host
-from portalsite.api.serializers import InputSerializer
+from customer_portal.services import InviteOutcome
+from portals.models import Portal
+from portalsite.api.serializers import AnySerializer, InputSerializer, limit_field, offset_field
 from portalsite.hostnames import is_hostname
 
 
 @extend_schema_serializer(component_name="PortalUserResponse")
-class PortalUserOutput(serializers.ModelSerializer):
+class PortalUserOutput(serializers.ModelSerializer[Any]):  # PortalUser instances or `.values()` rows
     """Serializes model instances or `.values()` rows alike (see portal_user_list)."""
 
     # Times are UTC (API.md); a fixed zone spares a time-zone lookup per value on lists of thousands.
@@ -35,13 +37,13 @@ class PortalUserOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="SessionUser")
-class SessionUserOutput(serializers.Serializer):
+class SessionUserOutput(AnySerializer):
     id = serializers.UUIDField()
     email = serializers.EmailField()
 
 
 @extend_schema_serializer(component_name="PortalSession")
-class PortalSessionOutput(serializers.ModelSerializer):
+class PortalSessionOutput(serializers.ModelSerializer[PortalSession]):
     user = SessionUserOutput(source="portal_user")
 
     class Meta:
@@ -60,7 +62,7 @@ class PortalUserDetailOutput(PortalUserOutput):
 
 
 @extend_schema_serializer(component_name="Feature")
-class FeatureOutput(serializers.ModelSerializer):
+class FeatureOutput(serializers.ModelSerializer[Feature]):
     id = serializers.CharField(source="key")
     name = serializers.CharField()
     description = serializers.CharField()
@@ -77,7 +79,7 @@ class FeatureToggleInput(InputSerializer):
 
 
 @extend_schema_serializer(component_name="PortalSummary")
-class PortalSummaryOutput(serializers.Serializer):
+class PortalSummaryOutput(AnySerializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     slug = serializers.CharField()
@@ -86,7 +88,7 @@ class PortalSummaryOutput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="PortalConfig")
-class PortalConfigOutput(serializers.ModelSerializer):
+class PortalConfigOutput(serializers.ModelSerializer[PortalSettings]):
     """The portal's settings; the view passes `portal` (a PortalSummary dict) and `features` in the context."""
 
     portal = serializers.SerializerMethodField()
@@ -105,20 +107,19 @@ class PortalConfigOutput(serializers.ModelSerializer):
 
     @extend_schema_field(PortalSummaryOutput)
     def get_portal(self, _: PortalSettings) -> dict[str, Any]:
-        return self.context["portal"]
+        summary: dict[str, Any] = self.context["portal"]
+        return summary
 
     @extend_schema_field(FeatureOutput(many=True))
     def get_features(self, _: PortalSettings) -> list[dict[str, Any]]:
-        return FeatureOutput(self.context["features"], many=True).data
+        return list(FeatureOutput(self.context["features"], many=True).data)
 
 
 @extend_schema_serializer(component_name="PortalConfigUpdateRequest")
 class PortalConfigUpdateInput(InputSerializer):
     display_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     logo_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
-    primary_color = serializers.RegexField(
-        r"^#[0-9a-fA-F]{6}$", required=False, error_messages={"invalid": "Use a colour such as #1f6feb."}
-    )
+    primary_color = serializers.CharField(required=False, validators=[HEX_COLOR_VALIDATOR])
     welcome_message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     support_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     allowed_email_domains = serializers.ListField(
@@ -144,24 +145,24 @@ class PortalConfigUpdateInput(InputSerializer):
             if not is_hostname(domain)
         }
         if errors:
-            raise serializers.ValidationError(errors)
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]  # by index: the handler puts it in loc
         return domains
 
 
-class PortalUserListQueryInput(serializers.Serializer):
+class PortalUserListQueryInput(AnySerializer):
     status = serializers.ChoiceField(choices=PortalUser.Status.choices, required=False)
     role = serializers.ChoiceField(choices=PortalUser.Role.choices, required=False)
     search = serializers.CharField(required=False, max_length=254)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    limit = limit_field()
+    offset = offset_field()
 
 
-class InvitationListQueryInput(serializers.Serializer):
+class InvitationListQueryInput(AnySerializer):
     status = serializers.ChoiceField(choices=[*Invitation.Status.values, "all"], default="pending")
 
 
 @extend_schema_serializer(component_name="Invitation")
-class InvitationOutput(serializers.ModelSerializer):
+class InvitationOutput(serializers.ModelSerializer[Invitation]):
     email = serializers.EmailField(source="portal_user.email")
     name = serializers.CharField(source="portal_user.name")
     role = serializers.ChoiceField(source="portal_user.role", choices=PortalUser.Role.choices)
@@ -175,7 +176,7 @@ class InvitationOutput(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=Invitation.Status.choices))
     def get_status(self, invitation: Invitation) -> str:
-        return invitation_effective_status(invitation)
+        return invitation.effective_status
 
 
 @extend_schema_serializer(component_name="PortalUserInviteItem")
@@ -203,7 +204,7 @@ class InvitationAcceptInput(InputSerializer):
 
 
 @extend_schema_serializer(component_name="PortalStats")
-class PortalStatsOutput(serializers.Serializer):
+class PortalStatsOutput(AnySerializer):
     users = serializers.DictField(child=serializers.IntegerField())
     invitations = serializers.DictField(child=serializers.IntegerField())
     sessions = serializers.DictField(child=serializers.IntegerField())
@@ -212,18 +213,64 @@ class PortalStatsOutput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="MeResponse")
-class MeOutput(serializers.Serializer):
+class MeOutput(AnySerializer):
     user = PortalUserOutput()
     portal = PortalSummaryOutput()
     session = PortalSessionOutput()
 
 
-def portal_summary(portal: Any, domains: list[Any]) -> dict[str, Any]:
+def portal_summary(portal: Portal) -> dict[str, Any]:
     return {
         "id": portal.id,
         "name": portal.name,
         "slug": portal.slug,
-        "domain": portal_host(portal.slug),
+        "domain": portal.default_domain,
         # Only a proven custom domain is the portal's address; a pending one is shown to org admins only.
-        "custom_domain": next((domain.domain for domain in domains if domain.is_custom and domain.routes), None),
+        "custom_domain": portal.verified_custom_domain,
     }
+
+
+MAX_INVITES_PER_REQUEST = 1000
+
+
+@extend_schema_serializer(component_name="PortalUserInviteRequest")
+class PortalUserInviteInput(InputSerializer):
+    users = PortalUserInviteItemInput(  # type: ignore[call-arg]  # many=True passes them to DRF's ListSerializer
+        many=True, min_length=1, max_length=MAX_INVITES_PER_REQUEST
+    )
+    send_email = serializers.BooleanField(default=True)
+
+    def validated_entries(self) -> list[InviteEntry]:
+        return [InviteEntry(**user) for user in self.validated_data["users"]]
+
+
+class InviteQueryInput(AnySerializer):
+    dry_run = serializers.BooleanField(default=False)
+
+
+class PaginationQueryInput(AnySerializer):
+    limit = limit_field()
+    offset = offset_field()
+
+
+@extend_schema_serializer(component_name="PortalUserInviteResult")
+class PortalUserInviteResultOutput(AnySerializer):
+    email = serializers.EmailField()
+    status = serializers.ChoiceField(choices=["invited", "linked", "already_member"])
+    user = PortalUserOutput()
+
+
+@extend_schema_serializer(component_name="PortalUserInviteResponse")
+class PortalUserInviteOutput(AnySerializer):
+    results = PortalUserInviteResultOutput(many=True)
+    invited = serializers.IntegerField()
+    linked = serializers.IntegerField()
+    already_member = serializers.IntegerField()
+
+    def to_representation(self, outcome: InviteOutcome) -> dict[str, Any]:
+        return {
+            "results": PortalUserInviteResultOutput(outcome.results, many=True).data,
+            "invited": outcome.count("invited"),
+            "linked": outcome.count("linked"),
+            "already_member": outcome.count("already_member"),
+        }

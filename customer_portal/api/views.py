@@ -8,12 +8,16 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from accounts.api.serializers import EmptyOutput, TokenPairOutput
 from accounts.api.throttles import AuthRateThrottle, InviteRateThrottle
+from accounts.permissions import request_account
+from customer_portal.api.authentication import request_portal_session
 from customer_portal.api.permissions import IsPortalAdmin, IsPortalMemberOrAdmin, IsPortalUser
 from customer_portal.api.portal import request_portal
 from customer_portal.api.serializers import (
@@ -30,11 +34,12 @@ from customer_portal.api.serializers import (
     PortalStatsOutput,
     PortalUserDetailOutput,
     PortalUserInviteOneInput,
+    PortalUserInviteOutput,
     PortalUserListQueryInput,
     PortalUserOutput,
     portal_summary,
 )
-from customer_portal.caching import portal_config_cached
+from customer_portal.invite_rows import InviteEntry
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -45,7 +50,6 @@ from customer_portal.selectors import (
     session_list_active,
 )
 from customer_portal.services import (
-    InviteEntry,
     feature_toggle,
     invitation_accept,
     invitation_create,
@@ -57,9 +61,8 @@ from customer_portal.services import (
     portal_user_revoke,
     portal_users_invite,
 )
-from customer_portal.tokens import token_pair
-from portals.api.serializers import PortalUserInviteOutput
-from portals.models import Domain
+from customer_portal.tokens import portal_token_pair
+from portals.caching import portal_config_cached
 from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated, represent
 
@@ -76,9 +79,9 @@ class PortalConfigViewSet(viewsets.ViewSet):
 
     @staticmethod
     def _config(request: Request, portal_settings: Any) -> dict[str, Any]:
-        portal = request_portal(request._request)
+        portal = request_portal(request)
         context = {
-            "portal": portal_summary(portal, list(Domain.objects.filter(tenant_id=portal.id))),
+            "portal": portal_summary(portal),
             "features": feature_list(),
         }
         return dict(PortalConfigOutput(portal_settings, context=context).data)
@@ -86,7 +89,7 @@ class PortalConfigViewSet(viewsets.ViewSet):
     @extend_schema(operation_id="get_customer_portal_config", summary="Get customer portal configuration",
                    responses=PortalConfigOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        portal = request_portal(request._request)
+        portal = request_portal(request)
         return Response(portal_config_cached(portal.id, lambda: self._config(request, portal_settings_get())))
 
     @extend_schema(operation_id="update_customer_portal_config", summary="Update customer portal configuration",
@@ -111,7 +114,7 @@ class PortalUserViewSet(viewsets.ViewSet):
     permission_classes = [IsPortalAdmin]
     lookup_field = "id"
 
-    def get_throttles(self) -> list:
+    def get_throttles(self) -> list[BaseThrottle]:
         return [InviteRateThrottle()] if self.action == "invite" else []
 
     def list(self, request: Request) -> Response:
@@ -139,9 +142,9 @@ class PortalUserViewSet(viewsets.ViewSet):
         data = PortalUserInviteOneInput(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = portal_users_invite(
-            portal=request_portal(request._request),
+            portal=request_portal(request),
             entries=[InviteEntry(**data.validated_data)],
-            invited_by=request.user,
+            invited_by=request_account(request),
         )
         return Response(PortalUserInviteOutput(outcome).data, status=status.HTTP_201_CREATED)
 
@@ -161,12 +164,12 @@ class InvitationViewSet(viewsets.ViewSet):
     def get_permissions(self) -> list[permissions.BasePermission]:
         return [permissions.AllowAny()] if self.action == "accept" else [IsPortalAdmin()]
 
-    def get_throttles(self) -> list:
+    def get_throttles(self) -> list[BaseThrottle]:
         if self.action == "accept":
             return [AuthRateThrottle()]
         return [InviteRateThrottle()] if self.action in ("create", "resend") else []
 
-    def get_authenticators(self) -> list:
+    def get_authenticators(self) -> list[BaseAuthentication]:
         # Accepting is anonymous: a stale token in the browser must not get in the way.
         return [] if getattr(self, "action", None) == "accept" else super().get_authenticators()
 
@@ -181,7 +184,7 @@ class InvitationViewSet(viewsets.ViewSet):
         data = InvitationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         invitation = invitation_create(
-            portal=request_portal(request._request), invited_by=request.user, **data.validated_data
+            portal=request_portal(request), invited_by=request_account(request), **data.validated_data
         )
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -193,7 +196,7 @@ class InvitationViewSet(viewsets.ViewSet):
                    request=None, responses={200: InvitationOutput, 409: _NOT_IN_THIS_STATE})  # fmt: skip
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, id: str) -> Response:
-        invitation = invitation_resend(portal=request_portal(request._request), invitation_id=id)
+        invitation = invitation_resend(portal=request_portal(request), invitation_id=id)
         return Response(InvitationOutput(invitation).data)
 
     @extend_schema(operation_id="accept_customer_portal_invitation", summary="Accept an invitation",
@@ -202,14 +205,14 @@ class InvitationViewSet(viewsets.ViewSet):
                    request=InvitationAcceptInput, responses=TokenPairOutput)  # fmt: skip
     @action(detail=False, methods=["post"])
     def accept(self, request: Request) -> Response:
-        portal = request_portal(request._request)
+        portal = request_portal(request)
         data = InvitationAcceptInput(data=request.data)
         data.is_valid(raise_exception=True)
         user, session = invitation_accept(
             portal=portal, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
             **data.validated_data,
         )  # fmt: skip
-        return Response(token_pair(user=user, portal=portal, session=session))
+        return Response(portal_token_pair(user=user, portal=portal, session=session))
 
 
 class PortalStatsViewSet(viewsets.ViewSet):
@@ -260,8 +263,9 @@ class MeViewSet(viewsets.ViewSet):
     @extend_schema(operation_id="get_customer_portal_me", summary="The calling portal user",
                    responses=MeOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        session = request._request.portal_session
-        portal = request_portal(request._request)
+        session = request_portal_session(request)
+        assert session is not None  # IsPortalUser let only a portal session through
+        portal = request_portal(request)
         config = portal_config_cached(
             portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())
         )  # the portal summary comes with the cached config

@@ -100,11 +100,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None  # a bug: Django's handler500 answers with a JSON 500 and logs it
 
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(math.ceil(exc.wait))
-    detail = exc.detail
+    # Set by DRF's view on NotAuthenticated/AuthenticationFailed, and by Throttled.
+    auth_header, wait = getattr(exc, "auth_header", None), getattr(exc, "wait", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = str(auth_header)
+    if wait:
+        headers["Retry-After"] = str(math.ceil(wait))
+    detail: object = exc.detail
     if isinstance(detail, dict):  # simplejwt wraps its message with code and messages
         detail = detail.get("detail", exc.default_detail)
     return Response({"detail": str(detail)}, status=exc.status_code, headers=headers)

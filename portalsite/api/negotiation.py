@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -10,10 +12,12 @@ class JSONContentNegotiation(DefaultContentNegotiation):
     `application/json`) when JSON is the one renderer; anything else is negotiated as before (406s included)."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)  # DRF passes a list: copying one item costs nothing
         accept = request.META.get("HTTP_ACCEPT", "")
         plain = len(renderers) == 1 and not format_suffix and self.settings.URL_FORMAT_OVERRIDE not in request.GET
         if plain and accept in _ANY_JSON:
             return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
+        chosen: tuple[BaseRenderer, str] = super().select_renderer(request, renderers, format_suffix)
+        return chosen

@@ -46,9 +46,18 @@ TOTAL_COUNT_HEADER = OpenApiParameter(
 )
 
 
+# Operations are grouped by API group, the first path segment after /v1 (anything else: operations).
+_TAGS = {"portal": "portal", "customer-portal": "customer-portal", "auth": "auth"}
+
+
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, plus the error responses every operation can give (API.md, "Errors") with
     their headers, UUID path parameters, and the X-Portal-ID header on /v1/customer-portal."""
+
+    def get_tags(self) -> list[str]:
+        segments = self.path.strip("/").split("/")
+        group = segments[1] if len(segments) > 1 and segments[0] == "v1" else ""
+        return [_TAGS.get(group, "operations")]
 
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())
@@ -66,10 +75,12 @@ class AutoSchema(openapi.AutoSchema):
         if not isinstance(schema, dict) or "$ref" in schema:
             return schema
         if isinstance(field, serializers.ListSerializer):  # drf-spectacular leaves out a nested list's bounds
-            if field.min_length is not None:
-                schema["minItems"] = field.min_length
-            if field.max_length is not None:
-                schema["maxItems"] = field.max_length
+            # DRF's ListSerializer takes min_length/max_length (3.15+); its stubs do not declare them.
+            min_length, max_length = getattr(field, "min_length", None), getattr(field, "max_length", None)
+            if min_length is not None:
+                schema["minItems"] = min_length
+            if max_length is not None:
+                schema["maxItems"] = max_length
         elif (
             direction == "request"
             and isinstance(field, serializers.CharField)
@@ -115,4 +126,4 @@ class AutoSchema(openapi.AutoSchema):
 def _is_error_response(response: dict[str, Any]) -> bool:
     """Whether it is an `ErrorResponse` body (`{"detail": "..."}`), the error handler's, which sets the headers."""
     schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-    return schema.get("$ref", "").endswith("/ErrorResponse")
+    return str(schema.get("$ref", "")).endswith("/ErrorResponse")

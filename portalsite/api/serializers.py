@@ -29,11 +29,29 @@ class RejectUnknownFieldsMixin:
         return value
 
 
-class InputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+# Request bodies and query strings are validated into plain dicts: they serialize no instance.
+AnySerializer = serializers.Serializer[Any]
+
+
+# Bounds for every integer query parameter: unbounded, `?offset=99999999999999999999999` reached PostgreSQL
+# as a bigint out of range (a 500). No list has anywhere near this many rows.
+MAX_PAGE_SIZE = 10_000
+MAX_OFFSET = 2**31 - 1
+
+
+def limit_field() -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+
+
+def offset_field() -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
+
+
+class InputSerializer(RejectUnknownFieldsMixin, AnySerializer):
     """Base for request bodies."""
 
 
-def query_params_validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+def query_params_validated(serializer_class: type[AnySerializer], request: Request) -> dict[str, Any]:
     """Validate the query string with `serializer_class`; its errors are located under "query"."""
     serializer = serializer_class(data=request.query_params.dict())
     try:
@@ -41,32 +59,34 @@ def query_params_validated(serializer_class: type[serializers.Serializer], reque
     except ValidationError as exc:
         exc.loc_root = "query"  # type: ignore[attr-defined]  # read by the exception handler
         raise
-    return serializer.validated_data
+    validated: dict[str, Any] = serializer.validated_data
+    return validated
 
 
 @functools.cache
-def _output_serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+def _output_serializer(serializer_class: type[AnySerializer]) -> AnySerializer:
     return serializer_class()
 
 
-def represent(serializer_class: type[serializers.Serializer], instance: Any) -> dict[str, Any]:
+def represent(serializer_class: type[AnySerializer], instance: Any) -> dict[str, Any]:
     """`serializer_class(instance).data` without building the serializer's fields again.
 
     DRF builds every field of a serializer per instance (a ModelSerializer introspects its model
     to do so): most of the cost of a small response. One instance per class serves every call, as
     `to_representation` only reads it. For output serializers that need no context.
     """
-    return _output_serializer(serializer_class).to_representation(instance)
+    representation: dict[str, Any] = _output_serializer(serializer_class).to_representation(instance)
+    return representation
 
 
-class ErrorResponseSerializer(serializers.Serializer):
+class ErrorResponseSerializer(AnySerializer):
     detail = serializers.CharField()
 
     class Meta:
         ref_name = "ErrorResponse"
 
 
-class ValidationErrorItemSerializer(serializers.Serializer):
+class ValidationErrorItemSerializer(AnySerializer):
     loc = serializers.ListField(
         child=serializers.JSONField(),
         help_text="Path to the offending value: body, query or path first, then keys and list indexes.",
@@ -78,7 +98,7 @@ class ValidationErrorItemSerializer(serializers.Serializer):
         ref_name = "ValidationError"
 
 
-class HTTPValidationErrorSerializer(serializers.Serializer):
+class HTTPValidationErrorSerializer(AnySerializer):
     detail = ValidationErrorItemSerializer(many=True)
 
     class Meta:

@@ -15,21 +15,41 @@ Parsing and planning: `prepared_cursor()` gives a cursor whose statements Postgr
 their first run and then only executes, for the query every portal-scoped request runs (parsing
 and planning it cost the server about three times its execution). Prepared statements live in
 the server session, as the search_path does: a pooler in front must use session pooling.
+
+This is the one module that works with private parts of Django, django-tenants and psycopg; what
+each saving gained is in docs/scaling.md. What it relies on, and the test that fails first if a
+dependency changes it:
+- django-tenants' `search_path_set_schemas` and `_get_cursor_search_paths()` (the SET it skips):
+  tests/portals/test_routing.py::test_switching_schemas_sets_the_search_path_once_per_switch;
+- Django's `health_check_enabled`, `health_check_done` and `close_if_health_check_failed()`:
+  tests/test_db_backend.py::test_a_quiet_connection_skips_the_select_1_and_a_terminated_one_is_replaced;
+- Django's `ServerBindingCursor` and `create_cursor()`, psycopg's `prepare`/`binary` execute options
+  and binary inet/cidr loaders: tests/customer_portal/test_access.py::
+  test_the_session_check_loads_the_member_and_session_as_the_orm_does and
+  test_the_prepared_session_check_follows_the_schema.
 """
 
 import select
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend import base
+from psycopg.abc import Buffer
 from psycopg.types.net import CidrBinaryLoader, InetBinaryLoader
 
 # psycopg's own default. Only server-binding cursors ever prepare: Django's cursors bind on the client.
 PREPARE_THRESHOLD = 5
 
 
-class PreparedCursor(ServerBindingCursor):
+if TYPE_CHECKING:  # django-stubs does not declare Django's psycopg cursors
+    _ServerBindingCursor = psycopg.Cursor[Any]
+else:
+    _ServerBindingCursor = ServerBindingCursor
+
+
+class PreparedCursor(_ServerBindingCursor):
     """Binds parameters on the server; a statement that has any is prepared on its first run and answered in
     binary, which psycopg loads in C (Django's time-zone loader for text is Python, a few microseconds per
     value). A statement without, such as django-tenants' `SET search_path` on this cursor, runs as usual."""
@@ -40,20 +60,22 @@ class PreparedCursor(ServerBindingCursor):
         return super().execute(query, params, **kwargs)
 
 
-class _LoadedAsStr:
-    def load(self, data: Any) -> str:
-        return str(super().load(data))  # type: ignore[misc]
+# Binary inet/cidr values load as str, as Django's text loaders give them (psycopg's own give ipaddress objects).
+class _InetBinaryAsStr(InetBinaryLoader):
+    def load(self, data: Buffer) -> str:  # type: ignore[override]
+        return str(super().load(data))
 
 
-class _InetBinaryAsStr(_LoadedAsStr, InetBinaryLoader):
-    pass
-
-
-class _CidrBinaryAsStr(_LoadedAsStr, CidrBinaryLoader):
-    pass
+class _CidrBinaryAsStr(CidrBinaryLoader):
+    def load(self, data: Buffer) -> str:  # type: ignore[override]
+        return str(super().load(data))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # Django's own attributes (4.1+) that django-stubs does not declare.
+    health_check_enabled: bool
+    health_check_done: bool
+
     _applied_search_path: list[str] | None = None
     _next_cursor_prepared = False
 

@@ -7,8 +7,7 @@ from django_tenants.utils import tenant_context
 from accounts.models import Organization, OrgMembership, User
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Portal
-from portals.services import portal_create
-from tests.conftest import MAIN_HOST
+from tests.conftest import MAIN_HOST, make_portal
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 
 
@@ -61,14 +60,12 @@ def superuser(db: None) -> User:
 
 @pytest.fixture
 def portal(org_admin: User, spare_pool: None) -> Portal:
-    return portal_create(admin=org_admin, name="Acme", slug="acme")
+    return make_portal(org_admin, name="Acme", slug="acme")
 
 
 @pytest.fixture
 def foreign_portal(foreign_admin: User, spare_pool: None) -> Portal:
-    return portal_create(
-        admin=foreign_admin, name="Globex portal", slug="globex-portal", custom_domain="portal.globex.test"
-    )
+    return make_portal(foreign_admin, name="Globex portal", slug="globex-portal", custom_domain="portal.globex.test")
 
 
 @pytest.fixture

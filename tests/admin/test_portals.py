@@ -81,6 +81,7 @@ def test_a_superuser_creates_a_portal_for_any_organization(
     assert response.status_code == 302
     portal = Portal.objects.get(slug="operated")
     assert portal.organization_id == foreign_org.pk
+    assert portal.created_by == superuser  # the operator, not the organization's admin
     assert _log(portal.pk)[0].user_id == superuser.pk
 
 

@@ -9,8 +9,7 @@ from accounts.models import User
 from customer_portal.models import PortalUser
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Portal
-from portals.services import portal_create
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, make_portal
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 
@@ -26,7 +25,7 @@ class PortalUserLogin:
 @pytest.fixture
 def portal(admin: User, spare_pool: None) -> Portal:
     """A portal of `admin`'s organization (made inside the test's transaction)."""
-    return portal_create(admin=admin, name="Acme", slug="acme")
+    return make_portal(admin, name="Acme", slug="acme")
 
 
 @pytest.fixture

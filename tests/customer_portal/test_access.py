@@ -11,9 +11,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from customer_portal.models import PortalSession, PortalUser
 from customer_portal.services import InviteEntry, portal_session_open, portal_session_touch, portal_users_invite
-from customer_portal.tokens import token_pair
-from portals.services import portal_create
-from tests.conftest import bearer_client
+from customer_portal.tokens import portal_token_pair
+from tests.conftest import bearer_client, make_portal
 from tests.customer_portal.conftest import portal_login
 
 pytestmark = pytest.mark.django_db
@@ -117,7 +116,7 @@ def test_portal_login_needs_an_active_membership(host, portal, make_portal_user)
 
 
 def test_a_portal_token_is_refused_on_another_portal_and_on_the_api_host(portal_user, admin):
-    other = portal_create(admin=admin, name="Other", slug="other")
+    other = make_portal(admin, name="Other", slug="other")
 
     on_other_host = APIClient(HTTP_HOST="other.localhost")
     on_other_host.credentials(HTTP_AUTHORIZATION=f"Bearer {portal_user.access}")
@@ -186,7 +185,7 @@ def test_a_session_id_works_only_with_the_account_it_was_opened_for(portal, port
     other = make_portal_user(email="other@example.com")
     with tenant_context(portal):
         session = PortalSession.objects.get(portal_user=portal_user.member)
-    mixed = token_pair(user=other.account, portal=portal, session=session)["access"]
+    mixed = portal_token_pair(user=other.account, portal=portal, session=session)["access"]
 
     response = APIClient(HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {mixed}").get("/v1/customer-portal/me")
 
@@ -220,7 +219,7 @@ def test_a_token_kept_verified_by_the_worker_still_expires(portal_user, host):
 
 def test_the_prepared_session_check_follows_the_schema(admin, portal, portal_user):
     """The check is prepared once per connection; each portal's tables are still its own."""
-    other = portal_create(admin=admin, name="Other")
+    other = make_portal(admin, name="Other")
     with tenant_context(other):
         portal_users_invite(
             portal=other, entries=[InviteEntry(email=portal_user.account.email)], invited_by=None, send_email=False

@@ -16,7 +16,7 @@ from customer_portal.models import Invitation, PortalSession, PortalUser
 from customer_portal.services import InviteEntry, portal_user_revoke, portal_users_invite
 from portals.models import Portal
 from portals.selectors import portal_list_all
-from portals.services import portal_create
+from tests.conftest import make_portal
 from tests.customer_portal.conftest import PortalUserLogin, portal_login
 from tests.factories import UserFactory
 
@@ -111,7 +111,7 @@ def test_portal_stats_of_a_new_portal_are_zeros(portal: Portal) -> None:
 
 def test_portal_stats_reads_the_named_portal_only(portal: Portal, host: str, admin: User) -> None:
     _scripted_sequence(portal, host)
-    portal_create(admin=admin, name="Quiet")
+    make_portal(admin, name="Quiet")
     schema_before = connection.schema_name
 
     out, _ = _run("portal_stats", "quiet", "--json")
@@ -186,7 +186,7 @@ def test_cleanup_portals_twice_finds_nothing_the_second_time(
 
 
 def test_cleanup_portals_with_portal_cleans_that_one_only(portal: Portal, admin: User) -> None:
-    other = portal_create(admin=admin, name="Other")
+    other = make_portal(admin, name="Other")
     _invite(portal, "late@example.com")
     _invite(other, "late@example.com")
     _age(portal, invitation_of="late@example.com")
@@ -202,8 +202,8 @@ def test_cleanup_portals_with_portal_cleans_that_one_only(portal: Portal, admin:
 def test_cleanup_portals_reports_a_portal_without_schema_and_cleans_the_others(
     portal: Portal, admin: User, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = portal_create(admin=admin, name="Broken")
-    last = portal_create(admin=admin, name="Last")
+    broken = make_portal(admin, name="Broken")
+    last = make_portal(admin, name="Last")
     for each in (portal, last):
         _invite(each, "late@example.com")
         _age(each, invitation_of="late@example.com")

@@ -7,7 +7,7 @@ from django.db import connection
 
 from accounts.models import Organization, OrgMembership
 from portals.models import Domain, Portal
-from tests.conftest import bearer_client, verified_custom_domain
+from tests.conftest import bearer_client, make_portal, verified_custom_domain
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +114,7 @@ def test_create_returns_the_portal_with_its_schema_and_domain(admin_client, admi
     assert body["user_count"] == 0
     assert body["organization_id"] == str(admin.organizations.get().id)
     portal = Portal.objects.get(id=body["id"])
+    assert portal.created_by == admin
     assert portal.schema_name == f"portal_{portal.id.hex}"  # from the id, never the (reusable) slug
     assert _schema_exists(portal.schema_name)
     assert set(portal.domains.values_list("domain", "is_primary", "is_custom")) == {
@@ -341,11 +342,10 @@ def test_delete_drops_the_schema_domains_and_row(admin_client, django_capture_on
 def test_user_counts_are_read_in_batches_so_many_portals_never_exhaust_the_lock_table(
     admin, spare_pool, monkeypatch, django_assert_num_queries
 ):
-    from portals import selectors
-    from portals.services import portal_create
+    from customer_portal import selectors
 
     monkeypatch.setattr(selectors, "USER_COUNT_BATCH", 2)
-    portals = [portal_create(admin=admin, name=f"Batch {n}") for n in range(5)]
+    portals = [make_portal(admin, name=f"Batch {n}") for n in range(5)]
 
     with django_assert_num_queries(3, info="5 portals in batches of 2"):
         counts = selectors.portal_user_counts(portals=portals)

@@ -8,9 +8,9 @@ from django.core import mail
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from customer_portal.api.serializers import MAX_INVITES_PER_REQUEST
 from customer_portal.models import Invitation, PortalSession, PortalSettings, PortalUser
 from customer_portal.services import invitation_token_hash
-from portals.api.serializers import MAX_INVITES_PER_REQUEST
 from portals.models import Portal
 from tests.factories import UserFactory
 

@@ -13,7 +13,8 @@ from customer_portal.models import Feature
 from portals.errors import PortalsError
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
-from portals.services import portal_create, portal_delete
+from portals.services import portal_delete
+from tests.conftest import make_portal
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,7 @@ def _portal_schemas_without_a_row() -> set[str]:
 
 
 def test_a_portal_from_a_spare_matches_a_freshly_migrated_schema(session_admin, spare_pool):
-    portal = portal_create(admin=session_admin, name="Compared", slug="compared")
+    portal = make_portal(session_admin, name="Compared", slug="compared")
     Portal(schema_name="fresh_reference").create_schema(verbosity=0)  # the default django-tenants path
 
     from_spare, fresh = _catalog(portal.schema_name), _catalog("fresh_reference")
@@ -89,9 +90,9 @@ def test_a_failure_mid_create_leaves_nothing_behind(session_admin, spare_pool, m
     def fail(**kwargs: Any) -> None:
         raise RuntimeError("injected failure after the schema rename")
 
-    monkeypatch.setattr("portals.services.portal_settings_initialize", fail)
+    monkeypatch.setattr("customer_portal.services.portal_settings_initialize", fail)
     with pytest.raises(RuntimeError):
-        portal_create(admin=session_admin, name="Boom", slug="boom")
+        make_portal(session_admin, name="Boom", slug="boom")
 
     assert not Portal.objects.filter(slug="boom").exists()
     assert not _portal_schemas_without_a_row()
@@ -102,7 +103,7 @@ def test_a_failure_mid_create_leaves_nothing_behind(session_admin, spare_pool, m
 def test_an_empty_pool_falls_back_to_migrating_and_says_so(session_admin, caplog):
     Portal.objects.filter(is_spare=True).update(is_spare=False)  # hide the pool (rolled back with the test)
 
-    portal = portal_create(admin=session_admin, name="Slow", slug="slow")
+    portal = make_portal(session_admin, name="Slow", slug="slow")
 
     assert portal.schema_name == f"portal_{portal.id.hex}"
     assert _catalog(portal.schema_name)["features"]
@@ -120,11 +121,11 @@ def test_refill_tops_the_pool_up_and_no_further(spare_pool):
 
 
 def test_a_slug_used_again_never_gets_the_old_schema_name(session_admin):
-    first = portal_create(admin=session_admin, name="Shared", slug="shared-name")
+    first = make_portal(session_admin, name="Shared", slug="shared-name")
     first_schema = first.schema_name
     portal_delete(portal=first)
 
-    second = portal_create(admin=session_admin, name="Shared again", slug="shared-name")
+    second = make_portal(session_admin, name="Shared again", slug="shared-name")
 
     assert second.id != first.id
     assert second.schema_name == f"portal_{second.id.hex}" != first_schema
@@ -135,7 +136,7 @@ def test_spares_are_named_from_their_id_and_keep_it_as_portals(session_admin):
     spare = Portal.objects.filter(is_spare=True).order_by("created_at").first()
     assert spare.schema_name == f"spare_{spare.id.hex}"
 
-    portal = portal_create(admin=session_admin, name="From a spare", slug="from-a-spare")
+    portal = make_portal(session_admin, name="From a spare", slug="from-a-spare")
 
     assert portal.id == spare.id
     assert portal.schema_name == f"portal_{spare.id.hex}"
@@ -152,7 +153,7 @@ def _race(session_admin_id: Any, bodies: list[dict[str, str]]) -> list[Any]:
         try:
             admin = User.objects.get(id=session_admin_id)
             barrier.wait()
-            outcomes[index] = portal_create(admin=admin, **bodies[index])
+            outcomes[index] = make_portal(admin, **bodies[index])
         except Exception as exc:
             outcomes[index] = exc
         finally:

@@ -5,8 +5,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
 from customer_portal.services import portal_housekeeping
+from portals.cli import portal_argument
 from portals.models import Portal
-from portals.selectors import portal_get_by_ref, portal_list_all
+from portals.selectors import portal_list_all
 from portalsite.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -23,9 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["portal"] is not None:
-            portal = portal_get_by_ref(ref=options["portal"])
-            if portal is None:
-                raise CommandError(f"No portal {options['portal']!r}")
+            portal = portal_argument(options["portal"])
             portals = [portal]
         else:
             portals = list(portal_list_all())

@@ -1,12 +1,12 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django_tenants.utils import tenant_context
 
 from customer_portal.api.serializers import PortalStatsOutput
 from customer_portal.selectors import portal_stats
-from portals.selectors import portal_get_by_ref
+from portals.cli import portal_argument
 
 
 class Command(BaseCommand):
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="the PortalStats body of GET /v1/customer-portal/stats")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        portal = portal_get_by_ref(ref=options["portal"])
-        if portal is None:
-            raise CommandError(f"No portal {options['portal']!r}")
+        portal = portal_argument(options["portal"])
         with tenant_context(portal):
             stats = PortalStatsOutput(portal_stats()).data
         if options["json"]:

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portals.selectors import portal_get_by_ref
+from portals.cli import portal_argument
 from portals.services import portal_delete
 from portalsite.errors import ApplicationError
 
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        portal = portal_get_by_ref(ref=options["portal"])
-        if portal is None:
-            raise CommandError(f"No portal {options['portal']!r}")
+        portal = portal_argument(options["portal"])
         if not options["yes"]:
             stdin = options.get("stdin") or sys.stdin
             if not stdin.isatty():

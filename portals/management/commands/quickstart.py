@@ -6,11 +6,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization
-from accounts.selectors import organization_first_admin
 from accounts.services import organization_create
+from portals.models import portal_host
 from portals.provisioning import spare_pool_refill
 from portals.selectors import portal_get_by_ref
-from portals.services import portal_create, portal_host
+from portals.services import portal_create
 from portalsite.errors import ApplicationError
 
 DEMO_ORG_NAME = "Demo Organization"
@@ -71,18 +71,15 @@ class Command(BaseCommand):
         return password
 
     def _demo_portal(self) -> None:
-        """Create the demo portal once, for the demo org's admin; later runs leave it alone."""
+        """Create the demo portal once, for the demo org; later runs leave it alone."""
         # A full pool makes this create, and the first ones made through the API, take milliseconds.
         spare_pool_refill()
         if portal_get_by_ref(ref=DEMO_PORTAL_SLUG) is not None:
             self.stdout.write(self.style.SUCCESS(f"{DEMO_PORTAL_NAME} ({DEMO_PORTAL_SLUG}) already exists."))
             return
         organization = Organization.objects.get(name=DEMO_ORG_NAME)
-        admin = organization_first_admin(organization=organization)
-        if admin is None:
-            raise CommandError(f"{DEMO_ORG_NAME} has no admin: cannot create {DEMO_PORTAL_NAME}")
         try:
-            portal_create(admin=admin, name=DEMO_PORTAL_NAME, slug=DEMO_PORTAL_SLUG, organization_id=organization.id)
+            portal_create(organization=organization, created_by=None, name=DEMO_PORTAL_NAME, slug=DEMO_PORTAL_SLUG)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"Created {DEMO_PORTAL_NAME} at {portal_host(DEMO_PORTAL_SLUG)}."))

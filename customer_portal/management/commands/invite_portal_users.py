@@ -1,21 +1,19 @@
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
-from customer_portal.invite_rows import invite_row_problems
-from customer_portal.models import PortalUser
+from customer_portal.invite_rows import INVITE_COLUMNS, InviteEntry, invite_rows_check
 from customer_portal.selectors import portal_settings_get
-from customer_portal.services import InviteEntry, InviteOutcome, portal_users_invite
+from customer_portal.services import InviteOutcome, portal_users_invite
+from portals.cli import portal_argument
 from portals.models import Portal
-from portals.selectors import portal_get_by_ref
 from portalsite.errors import ApplicationError
 from portalsite.progress import progress_bar
 
 BATCH_SIZE = 500
-COLUMNS = ("email", "name", "role")
 
 
 class Command(BaseCommand):
@@ -30,22 +28,20 @@ class Command(BaseCommand):
         parser.add_argument("--no-email", action="store_true", help="send no invitation or access e-mails")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        portal = portal_get_by_ref(ref=options["portal"])
-        if portal is None:
-            raise CommandError(f"No portal {options['portal']!r}")
+        portal = portal_argument(options["portal"])
         rows = self._read_csv(options["csv"])
         with tenant_context(portal):
-            allowed_domains = {domain.lower() for domain in portal_settings_get().allowed_email_domains}
-        entries, errors = _validated(rows, allowed_domains=allowed_domains)
-        if errors:
-            for error in errors:
+            allowed_domains = portal_settings_get().allowed_email_domains
+        checked = invite_rows_check(rows, allowed_domains=allowed_domains)
+        if checked.errors:
+            for error in checked.errors:
                 self.stderr.write(error)
-            raise CommandError(f"{len(errors)} bad row(s) in {options['csv']}; nothing was invited")
-        if not entries:
+            raise CommandError(f"{len(checked.errors)} bad row(s) in {options['csv']}; nothing was invited")
+        if not checked.entries:
             raise CommandError(f"{options['csv']} has no rows to invite")
-        if len(entries) < len(rows):
-            self.stderr.write(f"Skipped {len(rows) - len(entries)} row(s) repeating an earlier e-mail")
-        outcome = self._invite(portal=portal, entries=entries, send_email=not options["no_email"])
+        if checked.repeated:
+            self.stderr.write(f"Skipped {checked.repeated} row(s) repeating an earlier e-mail")
+        outcome = self._invite(portal=portal, entries=checked.entries, send_email=not options["no_email"])
         self.stdout.write(
             self.style.SUCCESS(
                 f"invited {outcome.count('invited')}, linked {outcome.count('linked')}, "
@@ -53,8 +49,8 @@ class Command(BaseCommand):
             )
         )
 
-    def _read_csv(self, path: Path) -> list[tuple[int, dict[str | None, Any]]]:
-        """(line number, row) pairs; the header is line 1."""
+    def _read_csv(self, path: Path) -> list[tuple[str, list[str]]]:
+        """("line N", [email, name, role, values beyond the header...]) per row; the header is line 1."""
         try:
             # utf-8-sig: spreadsheet exports often start with a byte-order mark.
             with path.open(newline="", encoding="utf-8-sig") as file:
@@ -62,13 +58,19 @@ class Command(BaseCommand):
                 header = [(column or "").strip().lower() for column in reader.fieldnames or []]
                 if "email" not in header:
                     raise CommandError(f"{path} needs a header line with an email column (email,name,role)")
-                unknown = [column for column in header if column not in COLUMNS]
+                unknown = [column for column in header if column not in INVITE_COLUMNS]
                 if unknown:
                     raise CommandError(
                         f"{path} has unknown column(s) {', '.join(map(repr, unknown))}; expected email,name,role"
                     )
                 reader.fieldnames = header
-                return [(reader.line_num, row) for row in reader]
+                # DictReader's key None holds the values beyond the header.
+                rows = []
+                for row in reader:
+                    beyond = cast(list[str], row.get(None) or [])  # DictReader's key None holds the extras
+                    values = [row.get(column) or "" for column in INVITE_COLUMNS] + beyond
+                    rows.append((f"line {reader.line_num}", values))
+                return rows
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror or exc}") from exc
         except (UnicodeDecodeError, csv.Error) as exc:
@@ -90,25 +92,3 @@ class Command(BaseCommand):
                 outcome.results += result.results
                 progress.update(len(batch))
         return outcome
-
-
-def _validated(
-    rows: list[tuple[int, dict[str | None, Any]]], *, allowed_domains: set[str]
-) -> tuple[list[InviteEntry], list[str]]:
-    """Entries for the good rows, and one message per bad row; a repeated e-mail keeps its first row."""
-    entries: list[InviteEntry] = []
-    errors: list[str] = []
-    seen: set[str] = set()
-    for line, row in rows:
-        email = (row.get("email") or "").strip()
-        name = (row.get("name") or "").strip()
-        role = (row.get("role") or "").strip().lower() or PortalUser.Role.MEMBER
-        # DictReader's key None holds fields beyond the header.
-        problems = ["more fields than the header has"] if None in row else []
-        problems += invite_row_problems(email=email, name=name, role=role, allowed_domains=allowed_domains)
-        if problems:
-            errors.append(f"line {line}: {'; '.join(problems)}")
-        elif email.lower() not in seen:
-            seen.add(email.lower())
-            entries.append(InviteEntry(email=email, name=name, role=role))
-    return entries, errors

@@ -2,56 +2,53 @@
 
 Every read and write of the portal's data runs inside `tenant_context(portal)`, which always puts
 the connection back on public; pages are rendered, and the admin log (LogEntry and its content
-types live in public) is written, only after leaving it. Lists are materialized inside, so a
-template can never run a query against the wrong schema.
+types live in public) is written, only after leaving it. Pages are materialized inside, so a
+template can never run a query against the wrong schema. Each action calls one service.
 """
 
-import re
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.admin import ModelAdmin, helpers
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_tenants.utils import tenant_context
 
-from customer_portal.admin_selectors import portal_users_get_many
+from accounts.permissions import request_account
+from customer_portal.admin_forms import PortalSettingsForm, PortalUsersInviteForm
 from customer_portal.models import PortalUser
 from customer_portal.selectors import (
     feature_list,
-    invitation_effective_status,
     invitation_list,
     live_sessions,
     portal_settings_get,
     portal_stats,
-    portal_user_list,
+    portal_user_filter,
+    portal_user_list_by_ids,
 )
 from customer_portal.services import (
-    InviteEntry,
+    InviteOutcome,
     feature_toggle,
-    invitation_resend,
-    invitation_revoke,
+    invitations_resend,
+    invitations_revoke,
     portal_config_update,
     portal_session_end,
-    portal_user_remove,
-    portal_user_revoke,
     portal_users_invite,
+    portal_users_remove,
+    portal_users_restore,
+    portal_users_revoke,
 )
-from portals.admin_forms import PortalSettingsForm, PortalUsersInviteForm, form_errors_from
 from portals.models import Portal
-from portals.services import portal_host
 from portalsite.errors import ApplicationError, NotFoundError
+from portalsite.forms import admin_form, form_errors_from
 
 PAGE_SIZE = 50
-DEFAULT_COLOR = "#1f6feb"
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+M = TypeVar("M", bound=Model)
 _NONE_SELECTED = "Items must be selected in order to perform actions on them. No items have been changed."
 
 USER_ACTIONS = {
@@ -62,7 +59,7 @@ USER_ACTIONS = {
 INVITATION_ACTIONS = {"resend": "Resend invitation", "revoke": "Revoke invitation"}
 INVITATION_FILTERS = ["pending", "expired", "accepted", "revoked", "all"]
 
-PortalView = Callable[[ModelAdmin, HttpRequest, Portal], HttpResponse]
+PortalView = Callable[[ModelAdmin[Portal], HttpRequest, Portal], HttpResponse]
 
 
 @dataclass(frozen=True)
@@ -81,11 +78,9 @@ def _portal_header() -> PortalHeader:
     """Read inside the portal's schema."""
     portal_settings = portal_settings_get()
     stats = portal_stats()
-    color = portal_settings.primary_color
     return PortalHeader(
         display_name=portal_settings.display_name,
-        # It lands in a style attribute: anything but a plain hex colour is replaced.
-        primary_color=color if _COLOR.match(color or "") else DEFAULT_COLOR,
+        primary_color=portal_settings.safe_primary_color,  # it lands in a style attribute
         users=stats.users,
         invitations=stats.invitations,
         live_sessions=stats.sessions["active"],
@@ -93,19 +88,7 @@ def _portal_header() -> PortalHeader:
     )
 
 
-@dataclass(frozen=True)
-class Page:
-    number: int
-    num_pages: int
-    total: int
-    links: list[tuple[Any, str | None]] = field(default_factory=list)  # (label, query string or None)
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * PAGE_SIZE
-
-
-def _query(request: HttpRequest, **changes: object) -> str:
+def _query(request: HttpRequest, **changes: str | int | None) -> str:
     """The current query string with some parameters changed (None drops one)."""
     query = request.GET.copy()
     for name, value in changes.items():
@@ -116,36 +99,36 @@ def _query(request: HttpRequest, **changes: object) -> str:
     return f"?{query.urlencode()}"
 
 
-def _requested_page(request: HttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("p", "1")))
-    except ValueError:
-        return 1
+def _status_filters(
+    request: HttpRequest, filters: Sequence[tuple[str, str | None, int]], *, selected: str | None
+) -> list[dict[str, Any]]:
+    """The sidebar's "by status" links: (label, status or None for all, count) each, the current one marked."""
+    return [
+        {"label": label, "count": count, "selected": value == selected, "query": _query(request, status=value, p=None)}
+        for label, value, count in filters
+    ]
 
 
-def _page(request: HttpRequest, *, total: int, number: int) -> Page:
-    paginator = Paginator(range(total), PAGE_SIZE)  # a range: counting and slicing cost nothing
-    number = min(number, paginator.num_pages)
-    links: list[tuple[Any, str | None]] = []
+def _paginated(request: HttpRequest, queryset: QuerySet[M]) -> tuple[Page[M], list[tuple[str | int, str | None]]]:
+    """The requested page of `queryset`, evaluated now (call it inside the portal's schema; past the last page
+    is the last page), and its links: (label, query string, or None for the current page and ellipses)."""
+    paginator = Paginator(queryset, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("p"))
+    page.object_list = list(page.object_list)
+    links: list[tuple[str | int, str | None]] = []
     if paginator.num_pages > 1:
-        for label in paginator.get_elided_page_range(number, on_each_side=2, on_ends=1):
-            current = label == number or label == Paginator.ELLIPSIS
+        for label in paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1):
+            current = label == page.number or isinstance(label, str)  # the ellipses are the only text labels
             links.append((label, None if current else _query(request, p=label)))
-    return Page(number=number, num_pages=paginator.num_pages, total=total, links=links)
+    return page, links
 
 
-def _paginated(request: HttpRequest, queryset: QuerySet) -> tuple[list[Any], Page]:
-    """One page of `queryset`, evaluated now (call it inside the portal's schema)."""
-    page = _page(request, total=queryset.count(), number=_requested_page(request))
-    return list(queryset[page.offset : page.offset + PAGE_SIZE]), page
-
-
-def _url(model_admin: ModelAdmin, name: str, portal: Portal) -> str:
+def _url(model_admin: ModelAdmin[Portal], name: str, portal: Portal) -> str:
     info = (model_admin.opts.app_label, model_admin.opts.model_name, name)
     return reverse("admin:{}_{}_{}".format(*info), args=[portal.pk], current_app=model_admin.admin_site.name)
 
 
-def _tabs(model_admin: ModelAdmin, portal: Portal, header: PortalHeader, active: str) -> list[dict[str, Any]]:
+def _tabs(model_admin: ModelAdmin[Portal], portal: Portal, header: PortalHeader, active: str) -> list[dict[str, Any]]:
     tabs = [
         ("users", "Users", header.users["total"]),
         ("invite", "Invite people", None),
@@ -161,7 +144,7 @@ def _tabs(model_admin: ModelAdmin, portal: Portal, header: PortalHeader, active:
 
 
 def _render(
-    model_admin: ModelAdmin,
+    model_admin: ModelAdmin[Portal],
     request: HttpRequest,
     portal: Portal,
     header: PortalHeader,
@@ -180,7 +163,7 @@ def _render(
             "opts": model_admin.opts,
             "title": title,
             "portal": portal,
-            "portal_host": portal_host(portal.slug),
+            "portal_host": portal.default_domain,
             "header": header,
             "tabs": _tabs(model_admin, portal, header, tab),
             "tab": tab,
@@ -189,23 +172,15 @@ def _render(
     )
 
 
-def _admin_form(model_admin: ModelAdmin, form: Any) -> helpers.AdminForm:
-    return helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=model_admin)
-
-
-def _chosen_action(request: HttpRequest, actions: Mapping[str, str]) -> tuple[str, list[str]]:
+def _chosen_action(request: HttpRequest, actions: dict[str, str]) -> tuple[str, list[str]]:
     """The posted action and selected ids; a warning message (and empty values) when either is missing."""
-    action, ids = request.POST.get("action", ""), _selected(request)
+    action, ids = request.POST.get("action", ""), request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
     if action not in actions:
         messages.warning(request, "No action selected.")
         return "", []
     if not ids:
         messages.warning(request, _NONE_SELECTED)
     return action, ids
-
-
-def _selected(request: HttpRequest) -> list[str]:
-    return request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
 
 
 def _emails(items: Sequence[str]) -> str:
@@ -221,18 +196,14 @@ def _people(count: int) -> str:
 # Users -----------------------------------------------------------------------------------------
 
 
-def portal_users_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_users_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         return _portal_users_action(model_admin, request, portal)
     status = request.GET.get("status") if request.GET.get("status") in PortalUser.Status.values else None
     search = request.GET.get("q", "").strip()[:254]
-    number = _requested_page(request)
     with tenant_context(portal):
         header = _portal_header()
-        users, total = portal_user_list(limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE, status=status, search=search)
-        page = _page(request, total=total, number=number)
-        if page.number != number:  # asked past the last page: show the last one
-            users, total = portal_user_list(limit=PAGE_SIZE, offset=page.offset, status=status, search=search)
+        page, page_links = _paginated(request, portal_user_filter(status=status, search=search))
     filters = [("All", None, header.users["total"])] + [
         (label, value, header.users[value]) for value, label in PortalUser.Status.choices
     ]
@@ -245,26 +216,19 @@ def portal_users_view(model_admin: ModelAdmin, request: HttpRequest, portal: Por
         title=f"Users of {portal.name}",
         template="users.html",
         context={
-            "users": users,
+            "users": page.object_list,
             "page": page,
+            "page_links": page_links,
             "search": search,
             "status": status,
-            "status_filters": [
-                {
-                    "label": label,
-                    "count": count,
-                    "selected": value == status,
-                    "query": _query(request, status=value, p=None),
-                }
-                for label, value, count in filters
-            ],
+            "status_filters": _status_filters(request, filters, selected=status),
             "clear_search": _query(request, q=None, p=None),
             "actions": USER_ACTIONS.items(),
         },
     )
 
 
-def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def _portal_users_action(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     back = HttpResponseRedirect(request.get_full_path())
     action, ids = _chosen_action(request, USER_ACTIONS)
     if not (action and ids):
@@ -272,63 +236,51 @@ def _portal_users_action(model_admin: ModelAdmin, request: HttpRequest, portal: 
     if action == "remove" and request.POST.get("confirm") != "yes":
         return _portal_users_remove_confirmation(model_admin, request, portal, ids)
 
-    done: list[str] = []
-    missing = 0
+    selected = len(set(ids))
     with tenant_context(portal):
         if action == "restore":
-            members = portal_users_get_many(ids=ids)
-            missing = len(set(ids)) - len(members)
-            entries = [InviteEntry(email=member.email, name=member.name, role=member.role) for member in members]
-            outcome = portal_users_invite(portal=portal, entries=entries, invited_by=request.user) if entries else None
-        elif action == "revoke":
-            outcome = None
-            for portal_user_id in dict.fromkeys(ids):
-                try:
-                    done.append(portal_user_revoke(portal_user_id=portal_user_id).email)
-                except NotFoundError:
-                    missing += 1
+            outcome = portal_users_restore(portal=portal, ids=ids, invited_by=request_account(request))
+            changed = len(outcome.results)
         else:
-            outcome = None
-            members = portal_users_get_many(ids=ids)
-            missing = len(set(ids)) - len(members)
-            for member in members:
-                try:
-                    portal_user_remove(portal_user_id=member.id)
-                except NotFoundError:  # removed by someone else meanwhile
-                    missing += 1
-                else:
-                    done.append(member.email)
-
-    if outcome is not None:
-        restored = [result.email for result in outcome.results if result.status != "already_member"]
-        unchanged = outcome.count("already_member")
-        if restored:
-            summary = f"{outcome.count('invited')} invited again, {outcome.count('linked')} active again"
-            model_admin.log_change(
-                request,
-                portal,
-                f"Restored access of {_people(len(restored))} in portal {portal.slug}: {_emails(restored)} ({summary})",
-            )
-            messages.success(request, f"Restored access of {_people(len(restored))} ({summary}).")
-        if unchanged:
-            messages.info(request, f"{_people(unchanged)} already had access; nothing changed for them.")
+            service = portal_users_revoke if action == "revoke" else portal_users_remove
+            done = [member.email for member in service(ids=ids)]
+            changed = len(done)
+    if action == "restore":
+        _report_restore(model_admin, request, portal, outcome)
     elif done:
         verb = "Revoked access of" if action == "revoke" else "Removed"
         model_admin.log_change(request, portal, f"{verb} {_people(len(done))} in portal {portal.slug}: {_emails(done)}")
         messages.success(request, f"{verb} {_people(len(done))}: {_emails(done)}.")
-    if missing:
+    if selected > changed:
         messages.warning(
-            request, f"{missing} selected user(s) no longer exist in this portal; nothing was done for them."
+            request, f"{selected - changed} selected user(s) no longer exist in this portal; nothing was done for them."
         )
     return back
 
 
+def _report_restore(
+    model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal, outcome: InviteOutcome
+) -> None:
+    restored = [result.email for result in outcome.results if result.status != "already_member"]
+    unchanged = outcome.count("already_member")
+    if restored:
+        summary = f"{outcome.count('invited')} invited again, {outcome.count('linked')} active again"
+        model_admin.log_change(
+            request,
+            portal,
+            f"Restored access of {_people(len(restored))} in portal {portal.slug}: {_emails(restored)} ({summary})",
+        )
+        messages.success(request, f"Restored access of {_people(len(restored))} ({summary}).")
+    if unchanged:
+        messages.info(request, f"{_people(unchanged)} already had access; nothing changed for them.")
+
+
 def _portal_users_remove_confirmation(
-    model_admin: ModelAdmin, request: HttpRequest, portal: Portal, ids: list[str]
+    model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal, ids: list[str]
 ) -> HttpResponse:
     with tenant_context(portal):
         header = _portal_header()
-        members = portal_users_get_many(ids=ids)
+        members = portal_user_list_by_ids(ids=ids)
     if not members:
         messages.warning(request, "The selected users no longer exist in this portal.")
         return HttpResponseRedirect(request.get_full_path())
@@ -344,7 +296,7 @@ def _portal_users_remove_confirmation(
     )
 
 
-def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_users_invite_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     form = PortalUsersInviteForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         rows = form.cleaned_data["rows"]
@@ -353,7 +305,7 @@ def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, port
                 outcome = portal_users_invite(
                     portal=portal,
                     entries=rows.entries,
-                    invited_by=request.user,
+                    invited_by=request_account(request),
                     send_email=form.cleaned_data["send_email"],
                 )
         except ApplicationError as exc:
@@ -377,22 +329,21 @@ def portal_users_invite_view(model_admin: ModelAdmin, request: HttpRequest, port
         tab="invite",
         title=f"Invite people to {portal.name}",
         template="invite.html",
-        context={"adminform": _admin_form(model_admin, form), "allowed_domains": allowed_domains},
+        context={"adminform": admin_form(model_admin, form), "allowed_domains": allowed_domains},
     )
 
 
 # Invitations -------------------------------------------------------------------------------------
 
 
-def portal_invitations_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_invitations_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         return _portal_invitations_action(model_admin, request, portal)
-    status = request.GET.get("status") if request.GET.get("status") in INVITATION_FILTERS else "pending"
+    status = request.GET.get("status", "pending")
+    status = status if status in INVITATION_FILTERS else "pending"
     with tenant_context(portal):
         header = _portal_header()
-        invitations, page = _paginated(request, invitation_list(status=status))
-        for invitation in invitations:
-            invitation.admin_status = invitation_effective_status(invitation)
+        page, page_links = _paginated(request, invitation_list(status=status))
     counts = {**header.invitations, "all": sum(header.invitations.values())}
     return _render(
         model_admin,
@@ -403,41 +354,31 @@ def portal_invitations_view(model_admin: ModelAdmin, request: HttpRequest, porta
         title=f"Invitations to {portal.name}",
         template="invitations.html",
         context={
-            "invitations": invitations,
+            "invitations": page.object_list,
             "page": page,
+            "page_links": page_links,
             "status": status,
-            "status_filters": [
-                {
-                    "label": value.capitalize(),
-                    "count": counts.get(value, 0),
-                    "selected": value == status,
-                    "query": _query(request, status=value, p=None),
-                }
-                for value in INVITATION_FILTERS
-            ],
+            "status_filters": _status_filters(
+                request,
+                [(value.capitalize(), value, counts.get(value, 0)) for value in INVITATION_FILTERS],
+                selected=status,
+            ),
             "actions": INVITATION_ACTIONS.items(),
         },
     )
 
 
-def _portal_invitations_action(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def _portal_invitations_action(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     back = HttpResponseRedirect(request.get_full_path())
     action, ids = _chosen_action(request, INVITATION_ACTIONS)
     if not (action and ids):
         return back
-    done: list[str] = []
-    refused: list[str] = []
     with tenant_context(portal):
-        for invitation_id in dict.fromkeys(ids):
-            try:
-                if action == "resend":
-                    invitation = invitation_resend(portal=portal, invitation_id=invitation_id)
-                else:
-                    invitation = invitation_revoke(invitation_id=invitation_id)
-            except ApplicationError as exc:
-                refused.append("An invitation was not found." if isinstance(exc, NotFoundError) else exc.message)
-            else:
-                done.append(invitation.portal_user.email)
+        outcome = invitations_resend(portal=portal, ids=ids) if action == "resend" else invitations_revoke(ids=ids)
+        done = [invitation.portal_user.email for invitation in outcome.done]
+    refused = [
+        "An invitation was not found." if isinstance(exc, NotFoundError) else exc.message for exc in outcome.refused
+    ]
     verb = "Resent" if action == "resend" else "Revoked"
     if done:
         noun = "invitation" if len(done) == 1 else "invitations"
@@ -451,7 +392,7 @@ def _portal_invitations_action(model_admin: ModelAdmin, request: HttpRequest, po
 # Features ----------------------------------------------------------------------------------------
 
 
-def portal_features_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_features_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         key, enabled = request.POST.get("feature", ""), request.POST.get("enabled") == "on"
         try:
@@ -482,7 +423,7 @@ def portal_features_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
 # Settings ----------------------------------------------------------------------------------------
 
 
-def portal_settings_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_settings_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     changed: list[str] = []
     with tenant_context(portal):
         current = portal_settings_get()
@@ -494,10 +435,6 @@ def portal_settings_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
                     portal_config_update(**changes)
                 except ApplicationError as exc:
                     form_errors_from(form, exc)
-                except DjangoValidationError as exc:  # full_clean in the service: the last word on values
-                    for name, problems in exc.message_dict.items():
-                        for problem in problems:
-                            form.add_error(name if name in form.fields else None, problem)
                 else:
                     changed = list(changes)
             elif changes is not None:
@@ -517,19 +454,19 @@ def portal_settings_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
         tab="settings",
         title=f"Settings of {portal.name}",
         template="settings.html",
-        context={"adminform": _admin_form(model_admin, form)},
+        context={"adminform": admin_form(model_admin, form)},
     )
 
 
 # Live sessions -----------------------------------------------------------------------------------
 
 
-def portal_sessions_view(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
+def portal_sessions_view(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     if request.method == "POST":
         return _portal_session_end(model_admin, request, portal)
     with tenant_context(portal):
         header = _portal_header()
-        sessions, page = _paginated(request, live_sessions().select_related("portal_user").order_by("-created_at"))
+        page, page_links = _paginated(request, live_sessions().select_related("portal_user").order_by("-created_at"))
     return _render(
         model_admin,
         request,
@@ -538,28 +475,18 @@ def portal_sessions_view(model_admin: ModelAdmin, request: HttpRequest, portal: 
         tab="sessions",
         title=f"Live sessions in {portal.name}",
         template="sessions.html",
-        context={"sessions": sessions, "page": page},
+        context={"sessions": page.object_list, "page": page, "page_links": page_links},
     )
 
 
-def _portal_session_end(model_admin: ModelAdmin, request: HttpRequest, portal: Portal) -> HttpResponse:
-    session_id = request.POST.get("session", "")
+def _portal_session_end(model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal) -> HttpResponse:
     try:
-        session_uuid = uuid.UUID(session_id)
-    except ValueError:
-        session_uuid = None
-    email = None
-    with tenant_context(portal):
-        if session_uuid is not None:
-            session = live_sessions().select_related("portal_user").filter(id=session_uuid).first()
-            email = session.portal_user.email if session is not None else None
-        try:
-            portal_session_end(session_id=session_id)
-        except NotFoundError:
-            email = None
-    if email is None:
+        with tenant_context(portal):
+            session = portal_session_end(session_id=request.POST.get("session", ""))
+    except NotFoundError:
         messages.warning(request, "That session had already ended.")
     else:
+        email = session.portal_user.email
         model_admin.log_change(request, portal, f"Ended a session of {email} in portal {portal.slug}")
         messages.success(request, f"Ended the session of {email}; they must log in again.")
     return HttpResponseRedirect(request.get_full_path())

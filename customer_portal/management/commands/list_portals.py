@@ -1,11 +1,13 @@
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.selectors import organization_get_by_ref
+from accounts.cli import organization_argument
+from customer_portal.selectors import portal_user_counts
 from portals.api.serializers import PortalOutput
-from portals.selectors import portal_list_all, portal_user_counts
+from portals.selectors import portal_list_all
 
 COLUMNS = ("id", "slug", "name", "organization", "domain", "custom domain", "users")
 
@@ -20,23 +22,22 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         organization_id = None
         if options["org"] is not None:
-            organization = organization_get_by_ref(ref=options["org"])
-            if organization is None:
-                raise CommandError(f"No organization {options['org']!r}")
+            organization = organization_argument(options["org"])
             organization_id = organization.id
         portals = list(portal_list_all(organization_id=organization_id))
         rows = PortalOutput(portals, many=True, context={"user_counts": portal_user_counts(portals=portals)}).data
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
-        organizations = {str(portal.id): portal.organization.slug for portal in portals}
+        # portal_list_all lists real portals only: each has its organization.
+        organizations = {str(portal.id): portal.organization.slug for portal in portals if portal.organization}
         table = [
             (
-                row["id"],
-                row["slug"],
-                row["name"],
+                str(row["id"]),
+                str(row["slug"]),
+                str(row["name"]),
                 organizations[row["id"]],
-                row["domain"],
+                str(row["domain"]),
                 f"{row['custom_domain']} ({row['custom_domain_status']})" if row["custom_domain"] else "-",
                 str(row["user_count"]),
             )
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         ]
         self._write_table(table)
 
-    def _write_table(self, table: list[tuple[str, ...]]) -> None:
+    def _write_table(self, table: Sequence[tuple[str, ...]]) -> None:
         widths = [max([len(column)] + [len(row[index]) for row in table]) for index, column in enumerate(COLUMNS)]
         for row in [COLUMNS, *table]:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -19,7 +19,7 @@ def existing_custom_domains_pending(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portals', '0003_spare_index'),
+        ('portals', '0004_portal_created_by'),
     ]
 
     operations = [

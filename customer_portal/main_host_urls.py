@@ -1,7 +1,9 @@
+"""Routes only the main hosts serve: /v1/portal and the TLS terminator's question (portal hosts answer 404)."""
+
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from portals.api.views import PortalViewSet
+from customer_portal.api.portals import PortalViewSet
 from portals.views import tls_ask
 
 router = SimpleRouter(trailing_slash=False)

@@ -1,0 +1,16 @@
+from typing import Any
+
+from django.db.backends.postgresql import base as postgresql
+from django_tenants.models import TenantMixin
+
+def is_valid_schema_name(name: str) -> bool: ...
+
+class DatabaseWrapper(postgresql.DatabaseWrapper):
+    schema_name: str
+    tenant: TenantMixin | Any
+    include_public_schema: bool
+    search_path_set_schemas: list[str] | None
+    def set_tenant(self, tenant: TenantMixin, include_public: bool = ...) -> None: ...
+    def set_schema(self, schema_name: str, include_public: bool = ..., tenant_type: str | None = ...) -> None: ...
+    def set_schema_to_public(self) -> None: ...
+    def _get_cursor_search_paths(self) -> list[str]: ...
