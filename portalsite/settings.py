@@ -75,6 +75,7 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "portals",
 ]
@@ -101,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out admin login into the lockout page (accounts.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -166,6 +169,18 @@ ROUTING_NEGATIVE_TTL = env.int("ROUTING_NEGATIVE_TTL", default=5)
 # Accounts and auth ---------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out account or IP before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)  # failed logins per account, and per IP
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # by account or by IP, each on its own
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not extend it: otherwise anyone could keep an account locked for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False  # attempts are rows in the database (axes' admin), not log lines naming accounts
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -175,6 +190,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Changing a password ends every refresh token and portal session of the account (admin, changepassword).
+    {"NAME": "accounts.passwords.SignOutEverywhereOnPasswordChange"},
 ]
 
 # Proxies in front that append to X-Forwarded-For (the client IP for throttling) and set X-Forwarded-Proto.
@@ -194,6 +211,8 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": NUM_PROXIES,
 }
 
+# A refresh chain ends this long after the login that started it, however often it was rotated.
+JWT_SESSION_MAX_AGE = timedelta(seconds=env.int("JWT_SESSION_MAX_AGE", default=30 * 24 * 3600))
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_LIFETIME", default=5 * 60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_LIFETIME", default=24 * 3600)),

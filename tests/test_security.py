@@ -15,6 +15,7 @@ from django.core import mail
 from rest_framework.test import APIClient
 
 from tests.conftest import bearer_client, database_url
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 REPO = Path(__file__).resolve().parent.parent
@@ -179,3 +180,31 @@ def test_x_forwarded_proto_is_believed_only_when_a_proxy_is_declared(extra, stat
     # Plain HTTP that claims to be HTTPS: without a declared proxy that is the client talking, and it is
     # redirected; behind a declared proxy the request counts as HTTPS (and gets the API's 401).
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == status
+
+
+def test_dry_runs_are_throttled_like_invites_and_recorded_without_addresses(settings, admin, admin_client, caplog):
+    _throttle(settings, "invite", "2/min")
+    portal_id = admin_client.post("/v1/portal", {"name": "Acme"}, format="json").json()["id"]
+    UserFactory(email="someone-known@x.org")
+
+    with caplog.at_level(logging.INFO, logger="customer_portal.services"):
+        responses = [
+            admin_client.post(
+                f"/v1/portal/{portal_id}/users?dry_run=true",
+                {"users": [{"email": "someone-known@x.org"}, {"email": f"probe{n}@x.org"}]},
+                format="json",
+            )
+            for n in range(3)
+        ]
+
+    _assert_throttled(responses)  # a dry run counts against the same per-account budget as an invite
+    records = [record.getMessage() for record in caplog.records if "dry-run invite" in record.getMessage()]
+    assert (
+        records
+        == [
+            f"dry-run invite to portal acme ({portal_id}) by account {admin.pk}: 2 e-mails, 1 would be linked, "
+            "1 invited, 0 members"
+        ]
+        * 2
+    )
+    assert "x.org" not in caplog.text
