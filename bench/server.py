@@ -17,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
+from portalsite.db import database_url
+
 READY_TIMEOUT_SECONDS = 60
 PR_SET_PDEATHSIG = 1
 
@@ -61,6 +63,9 @@ class BenchServer:
             "BENCH_CACHE_DIR": str(cache_dir),
             # Production mode: no per-query debug log, no debug pages (HTTPS via X-Forwarded-Proto below).
             "DEBUG": "false",
+            # Production mode starts only with both (the bench's own settings then pick its database).
+            "DATABASE_URL": database_url(),
+            "SECRET_KEY": settings.SECRET_KEY,
             "LOG_LEVEL": "WARNING",
         }
         application = "bench.bare_project.wsgi:application" if bare else "portalsite.wsgi:application"

@@ -13,6 +13,7 @@ from portals.models import Portal
 from portals.provisioning import spare_pool_refill
 from portals.routing import routing_forget_everything
 from portals.services import portal_create
+from portalsite.db import database_url  # noqa: F401  # re-exported for the tests
 from tests.dns_server import DnsZone, start_dns_server
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 
@@ -139,17 +140,3 @@ def verified_custom_domain(client: APIClient, zone: DnsZone, portal_response: di
     assert response.status_code == 200, response.content
     assert response.json()["custom_domain_status"] == "verified", response.json()
     return response.json()
-
-
-def database_url() -> str:
-    """The suite's database as a DATABASE_URL, for child processes in production mode (which require one)."""
-    from urllib.parse import quote
-
-    params = connection.settings_dict
-    host = params.get("HOST") or ""
-    user = quote(params.get("USER") or "", safe="")
-    password = f":{quote(params['PASSWORD'], safe='')}" if params.get("PASSWORD") else ""
-    if host.startswith("/"):  # a Unix socket folder (the embedded server)
-        return f"postgres://{user}{password}@/{params['NAME']}?host={quote(host, safe='')}"
-    port = f":{params['PORT']}" if params.get("PORT") else ""
-    return f"postgres://{user}{password}@{host}{port}/{params['NAME']}"
