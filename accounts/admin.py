@@ -17,7 +17,7 @@ from portalsite.admin_site import (
     ScopedModelAdmin,
     ScopedRelatedFilter,
     admin_site,
-    request_admin_organization_ids,
+    request_admin_site_organization_ids,
     request_is_operator,
 )
 
@@ -38,14 +38,14 @@ class OrganizationAdmin(ScopedModelAdmin[Organization]):
 
     def scope(self, request: HttpRequest, queryset: QuerySet[Organization]) -> QuerySet[Organization]:
         if not request_is_operator(request):
-            queryset = queryset.filter(pk__in=request_admin_organization_ids(request))
+            queryset = queryset.filter(pk__in=request_admin_site_organization_ids(request))
         return queryset.annotate(
             admin_portal_count=Count("portals", filter=Q(portals__is_spare=False), distinct=True),
             admin_member_count=Count("memberships", distinct=True),
         )
 
     def in_scope(self, request: HttpRequest, obj: Organization) -> bool:
-        return request_is_operator(request) or obj.pk in request_admin_organization_ids(request)
+        return request_is_operator(request) or obj.pk in request_admin_site_organization_ids(request)
 
     @admin.display(description="portals", ordering="admin_portal_count")
     def portal_count(self, organization: "WithAnnotations[Organization, _Counts]") -> str:
@@ -75,10 +75,10 @@ class OrgMembershipAdmin(ScopedModelAdmin[OrgMembership]):
     def scope(self, request: HttpRequest, queryset: QuerySet[OrgMembership]) -> QuerySet[OrgMembership]:
         if request_is_operator(request):
             return queryset
-        return queryset.filter(organization_id__in=request_admin_organization_ids(request))
+        return queryset.filter(organization_id__in=request_admin_site_organization_ids(request))
 
     def in_scope(self, request: HttpRequest, obj: OrgMembership) -> bool:
-        return request_is_operator(request) or obj.organization_id in request_admin_organization_ids(request)
+        return request_is_operator(request) or obj.organization_id in request_admin_site_organization_ids(request)
 
     @admin.display(description="e-mail", ordering="user__email")
     def email(self, membership: OrgMembership) -> str:

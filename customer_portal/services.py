@@ -14,7 +14,7 @@ from typing import Literal, TypedDict, Unpack
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -33,7 +33,7 @@ from customer_portal.selectors import (
 )
 from portals.caching import portal_config_forget_on_commit
 from portals.models import Portal
-from portalsite.db import tenant_connection
+from portalsite.db import model_attnames, tenant_connection
 from portalsite.errors import ApplicationError, FieldError, NotFoundError, uuid_or_not_found, valid_uuids
 
 logger = logging.getLogger(__name__)
@@ -480,11 +480,6 @@ def portal_session_open(*, user: User, ip_address: str | None, user_agent: str) 
 
 
 @functools.cache
-def _attnames(model: type[models.Model]) -> list[str]:
-    return [model_field.attname for model_field in model._meta.concrete_fields]
-
-
-@functools.cache
 def _live_session_sql() -> str:
     """The session check of every portal-scoped request, written once (building and compiling it through the
     ORM cost more than the rest of such a request) and prepared once per connection. One lookup by primary
@@ -515,7 +510,7 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
         row = cursor.fetchone()
     if row is None:
         return None
-    session_fields, member_fields = _attnames(PortalSession), _attnames(PortalUser)
+    session_fields, member_fields = model_attnames(PortalSession), model_attnames(PortalUser)
     session = PortalSession.from_db(connection.alias, session_fields, row[: len(session_fields)])
     session.portal_user = PortalUser.from_db(connection.alias, member_fields, row[len(session_fields) :])
     if now - session.last_seen_at >= SESSION_TOUCH_INTERVAL:

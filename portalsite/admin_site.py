@@ -37,7 +37,7 @@ def admin_site_admits(user: User | AnonymousUser) -> bool:
     return user.is_superuser or OrgMembership.objects.filter(user=user, role=OrgMembership.Role.ADMIN).exists()
 
 
-def request_admin_organization_ids(request: HttpRequest) -> frozenset[uuid.UUID]:
+def request_admin_site_organization_ids(request: HttpRequest) -> frozenset[uuid.UUID]:
     """The organizations the caller administers (any environment), read once per request."""
     return request_memo(
         request,

@@ -1,8 +1,9 @@
 """Helpers about the database connection itself (not its data)."""
 
+import functools
 from typing import TYPE_CHECKING, cast
 
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, models
 
 if TYPE_CHECKING:
     from portalsite.db_backend.base import DatabaseWrapper
@@ -10,6 +11,12 @@ if TYPE_CHECKING:
 # Django's default connection as what it is (settings' ENGINE): django-tenants' wrapper, which knows its
 # schema, with our additions. The same proxy as `django.db.connection`, typed once instead of at each use.
 tenant_connection = cast("DatabaseWrapper", connection)
+
+
+@functools.cache
+def model_attnames(model: type[models.Model]) -> list[str]:
+    """The model's concrete columns' attribute names, in the order hand-written SQL selects them for `from_db`."""
+    return [model_field.attname for model_field in model._meta.concrete_fields]
 
 
 def database_display_url() -> str:

@@ -3,8 +3,10 @@
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,8 +79,11 @@ _START_EMBEDDED = (
 )
 
 
-def test_several_processes_start_and_share_one_embedded_server(tmp_path):
-    data_dir = tmp_path / "data"
+def test_several_processes_start_and_share_one_embedded_server():
+    # Outside pytest's tmp_path, as tests/test_live.py explains: as root, PostgreSQL runs as `pgserver`, which
+    # must traverse every parent folder, and another pytest session makes /tmp/pytest-of-<user> private again.
+    root = Path(tempfile.mkdtemp(prefix="portalsite-embedded-"))
+    data_dir = root / "data"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _START_EMBEDDED, str(data_dir)],
@@ -103,6 +108,7 @@ def test_several_processes_start_and_share_one_embedded_server(tmp_path):
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         _stop_embedded_server(data_dir / "pg")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _stop_embedded_server(pgdata: Path) -> None:

@@ -1,6 +1,7 @@
 """Bearer tokens on both API groups: account tokens (org admins) and portal-scoped ones (portal logins)."""
 
 import functools
+import uuid
 from typing import Any
 
 from django.http import HttpRequest
@@ -8,11 +9,15 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.models import TokenUser
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
+from accounts.models import User
+from accounts.permissions import request_admin_organization_ids
+from accounts.selectors import account_get_with_admin_organizations
 from customer_portal.api.portal import request_names_a_portal, request_portal
 from customer_portal.models import PortalSession
 from customer_portal.services import portal_session_touch
@@ -66,10 +71,30 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
         token = self.get_validated_token(raw_token)
         session = token_portal_session(token=token, request=request)
         if session is None:
-            return self.get_user(token), token  # an account-level token (org admins)
+            return self._account(token, request), token  # an account-level token (org admins)
         django_request(request).portal_session = session  # type: ignore[attr-defined]
         # The session query already proved the account active: no second lookup for the user.
         return TokenUser(token), token
+
+    def _account(self, token: Token, request: Request) -> User:
+        """simplejwt's `get_user`, reading the organizations the account administers in the same query (the
+        permissions of every admin request ask for them)."""
+        if api_settings.CHECK_REVOKE_TOKEN:
+            user = self.get_user(token)  # simplejwt's own check of a changed password
+            assert isinstance(user, User)
+            return user
+        try:
+            user_id = uuid.UUID(str(token[api_settings.USER_ID_CLAIM]))
+        except (KeyError, ValueError) as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        found = account_get_with_admin_organizations(user_id=user_id)
+        if found is None:
+            raise AuthenticationFailed("User not found", code="user_not_found")
+        account, organization_ids = found
+        if api_settings.CHECK_USER_IS_ACTIVE and not account.is_active:
+            raise AuthenticationFailed("User is inactive", code="user_inactive")
+        request_admin_organization_ids(request, read=lambda: organization_ids)
+        return account
 
     def get_validated_token(self, raw_token: bytes) -> Token:
         """simplejwt's validation, the signature verified once per token and worker: the same bytes always

@@ -5,11 +5,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import User
-from accounts.selectors import admin_organizations
+from accounts.permissions import request_admin_organization_ids
 from customer_portal.api.authentication import request_portal_session
 from customer_portal.api.portal import UNKNOWN_PORTAL, request_portal
 from portalsite.errors import NotFoundError
-from portalsite.requests import request_memo
 
 
 def _is_portal_user(request: Request) -> bool:
@@ -17,17 +16,10 @@ def _is_portal_user(request: Request) -> bool:
 
 
 def request_is_portal_admin(request: Request) -> bool:
-    """Whether the caller's account administers the request portal's organization (one query, remembered)."""
-
-    def administers() -> bool:
-        if not isinstance(request.user, User):
-            return False  # a portal login's TokenUser: not an account
-        organization_id = request_portal(request).organization_id
-        return (
-            organization_id is not None and admin_organizations(user=request.user).filter(id=organization_id).exists()
-        )
-
-    return request_memo(request, "is_portal_admin", administers)
+    """Whether the caller's account administers the request portal's organization."""
+    if not isinstance(request.user, User):
+        return False  # a portal login's TokenUser: not an account
+    return request_portal(request).organization_id in request_admin_organization_ids(request)
 
 
 class IsPortalAdmin(BasePermission):

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import identify_hasher
@@ -5,9 +7,10 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.errors import AccountsError
-from accounts.models import User
+from accounts.models import Organization, OrgMembership, User
 from accounts.services import user_create
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.conftest import bearer_client
+from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, OrgMembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +135,41 @@ def test_passwords_are_hashed_with_argon2_in_production():
     user = User(email="x@example.com")
     user.set_password("pw")
     assert identify_hasher(user.password).algorithm == "md5"
+
+
+def test_the_account_query_reads_the_same_organizations_as_admin_organizations():
+    from accounts.selectors import account_get_with_admin_organizations, admin_organizations
+
+    account = UserFactory()
+    production = [OrgMembershipFactory(user=account).organization for _ in range(2)]
+    OrgMembershipFactory(user=account, organization=OrganizationFactory(environment=Organization.Environment.SANDBOX))
+    OrgMembershipFactory(user=account, role=OrgMembership.Role.MEMBER)
+    OrgMembershipFactory()  # someone else's
+
+    found = account_get_with_admin_organizations(user_id=account.id)
+
+    assert found is not None
+    loaded, organization_ids = found
+    assert organization_ids == set(admin_organizations(user=account).values_list("id", flat=True))
+    assert organization_ids == {organization.id for organization in production}
+    reference = User.objects.get(id=account.id)
+    assert [getattr(loaded, field.attname) for field in User._meta.concrete_fields] == [
+        getattr(reference, field.attname) for field in User._meta.concrete_fields
+    ]
+    assert account_get_with_admin_organizations(user_id=uuid.uuid4()) is None
+
+
+@pytest.mark.parametrize("how", ["deactivated", "deleted"])
+def test_an_account_token_of_a_deactivated_or_deleted_account_is_401(api_client, how):
+    admin = OrgMembershipFactory().user
+    client = bearer_client(admin)
+    assert client.get("/v1/portal").status_code == 200
+    if how == "deactivated":
+        User.objects.filter(id=admin.id).update(is_active=False)
+    else:
+        User.objects.filter(id=admin.id).delete()
+
+    response = client.get("/v1/portal")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
