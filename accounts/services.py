@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -5,11 +7,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError
 from accounts.models import Organization, OrgMembership, User
+from accounts.signals import account_signed_out_everywhere
 from accounts.tokens import refresh_token_decode, token_pair
 from portalsite.slugs import unique_slug
 
@@ -91,8 +94,27 @@ def account_login(*, user: User) -> dict[str, str]:
 
 
 @transaction.atomic
+def account_refresh_tokens_revoke(*, user_id: uuid.UUID | str) -> int:
+    """Blacklist every refresh token of the account that is still valid; returns how many."""
+    live = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    revoked = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=token_id) for token_id in live.values_list("id", flat=True)], ignore_conflicts=True
+    )
+    return len(revoked)
+
+
+def account_sign_out_everywhere(*, user_id: uuid.UUID | str) -> None:
+    """Every refresh token of the account dies, and `account_signed_out_everywhere` tells the apps above
+    (portal sessions live in each portal's schema, which this app does not know)."""
+    with transaction.atomic():
+        account_refresh_tokens_revoke(user_id=user_id)
+        account_signed_out_everywhere.send(sender=User, user_id=user_id)
+
+
 def expired_tokens_flush() -> int:
-    """Delete the records of refresh tokens past their expiry (and their blacklist entries): what simplejwt's
-    `flushexpiredtokens` does, for the periodic job. Returns how many were deleted."""
-    deleted = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()[1]
-    return deleted.get(OutstandingToken._meta.label, 0)
+    """Delete refresh-token rows past their expiry (their blacklist rows go with them, by cascade): the clean-up
+    a periodic job runs, as simplejwt's `flushexpiredtokens` command does. Returns the rows deleted."""
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

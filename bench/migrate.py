@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db.migrations.loader import MigrationLoader
 
 from bench.server import die_with_parent
+from portalsite.db import database_url
 
 APP = "customer_portal"
 # AddField + an index on it: the fleet figures' migration (two operations, one index).
@@ -161,6 +162,9 @@ def run_command(
         "BENCH_MIGRATE_TIMES": str(times_path),
         "PYTHONPATH": os.pathsep.join([str(package.root), str(settings.BASE_DIR)]),
         "DEBUG": "false",
+        # Production mode starts only with both (the bench's own settings then pick its database).
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
         "LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "bench.migrate_run", *arguments, "--verbosity", "0"]

@@ -30,7 +30,13 @@ from bench.server import BenchServer
 from customer_portal.invite_rows import InviteEntry
 from customer_portal.services import portal_settings_initialize, portal_users_invite
 from portals.models import Domain, Portal, portal_host
-from portals.provisioning import _REFILL_LOCK_KEY, SPARE_PREFIX, schema_drop, schema_name_for_slug, spare_pool_refill
+from portals.provisioning import (
+    _REFILL_LOCK_KEY,
+    schema_drop,
+    schema_name_for_portal,
+    spare_pool_refill,
+    spare_schema_name,
+)
 from portals.services import portal_create, portal_delete
 
 T = TypeVar("T")
@@ -118,10 +124,12 @@ def spares_copy(count: int) -> None:
     ~300 ms migrate; same tables, indexes, constraints and rows). For creates that are not timed."""
     pool_ensure(1)  # something to copy
     template = Portal.objects.filter(is_spare=True).values_list("schema_name", flat=True).first()
-    names = [f"{SPARE_PREFIX}{uuid.uuid4().hex[:24]}" for _ in range(count)]
+    ids = [uuid.uuid4() for _ in range(count)]
+    names = [spare_schema_name(spare_id) for spare_id in ids]
     with transaction.atomic():
         Portal.objects.bulk_create(
-            Portal(schema_name=name, slug=name.replace("_", "-"), name="(spare)", is_spare=True) for name in names
+            Portal(id=spare_id, schema_name=name, slug=name.replace("_", "-"), name="(spare)", is_spare=True)
+            for spare_id, name in zip(ids, names, strict=True)
         )
         with connection.cursor() as cursor:
             cursor.execute(
@@ -148,7 +156,10 @@ def populate(*, admin: User, target: int, batch: int = 50) -> None:
 def dt_create(*, organization: Organization, name: str, slug: str) -> Portal:
     """django-tenants' default path for the same rows: `save()` with auto_create_schema migrates the schema."""
     with transaction.atomic():
-        portal = Portal(schema_name=schema_name_for_slug(slug), name=name, slug=slug, organization=organization)
+        portal_id = uuid.uuid4()
+        portal = Portal(
+            id=portal_id, schema_name=schema_name_for_portal(portal_id), name=name, slug=slug, organization=organization
+        )
         portal.auto_create_schema = True  # the TenantMixin default, which Portal turns off
         portal.save(verbosity=0)
         Domain.objects.create(domain=portal_host(slug), tenant=portal, is_primary=True)

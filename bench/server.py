@@ -17,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
+from portalsite.db import database_url
+
 READY_TIMEOUT_SECONDS = 60
 PR_SET_PDEATHSIG = 1
 
@@ -51,6 +53,9 @@ def _environment(*, database_name: str, cache_dir: Path | None, **extra: str) ->
         "BENCH_CACHE_DIR": str(cache_dir),
         # Production mode: no per-query debug log, no debug pages (HTTPS via X-Forwarded-Proto below).
         "DEBUG": "false",
+        # Production mode starts only with both (the bench's own settings then pick its database).
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
         "LOG_LEVEL": "WARNING",
         **extra,
     }

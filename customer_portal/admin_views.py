@@ -202,6 +202,12 @@ def _emails(items: Sequence[str]) -> str:
     return f"{shown} and {len(items) - 10} more" if len(items) > 10 else shown
 
 
+def _ids(items: Sequence[object]) -> str:
+    """Who, for the admin log: portal user (or invitation) ids, never e-mail addresses. LogEntry rows are
+    read by every admin of the site and kept for good; an id still leads to the person while they exist."""
+    return "ids " + _emails([str(item) for item in items])
+
+
 def _people(count: int) -> str:
     return f"{count} {'person' if count == 1 else 'people'}"
 
@@ -256,13 +262,17 @@ def _portal_users_action(model_admin: ModelAdmin[Portal], request: HttpRequest, 
             changed = len(outcome.results)
         else:
             service = portal_users_revoke if action == "revoke" else portal_users_remove
-            done = [member.email for member in service(ids=ids)]
+            members = service(ids=ids)
+            done = [member.email for member in members]
+            done_ids = [member.id for member in members]
             changed = len(done)
     if action == "restore":
         _report_restore(model_admin, request, portal, outcome)
     elif done:
         verb = "Revoked access of" if action == "revoke" else "Removed"
-        model_admin.log_change(request, portal, f"{verb} {_people(len(done))} in portal {portal.slug}: {_emails(done)}")
+        model_admin.log_change(
+            request, portal, f"{verb} {_people(len(done))} in portal {portal.slug}: {_ids(done_ids)}"
+        )
         messages.success(request, f"{verb} {_people(len(done))}: {_emails(done)}.")
     if selected > changed:
         messages.warning(
@@ -274,14 +284,14 @@ def _portal_users_action(model_admin: ModelAdmin[Portal], request: HttpRequest, 
 def _report_restore(
     model_admin: ModelAdmin[Portal], request: HttpRequest, portal: Portal, outcome: InviteOutcome
 ) -> None:
-    restored = [result.email for result in outcome.results if result.status != "already_member"]
+    restored = [result.user.id for result in outcome.results if result.status != "already_member"]
     unchanged = outcome.count("already_member")
     if restored:
         summary = f"{outcome.count('invited')} invited again, {outcome.count('linked')} active again"
         model_admin.log_change(
             request,
             portal,
-            f"Restored access of {_people(len(restored))} in portal {portal.slug}: {_emails(restored)} ({summary})",
+            f"Restored access of {_people(len(restored))} in portal {portal.slug}: {_ids(restored)} ({summary})",
         )
         messages.success(request, f"Restored access of {_people(len(restored))} ({summary}).")
     if unchanged:
@@ -403,13 +413,14 @@ def _portal_invitations_action(model_admin: ModelAdmin[Portal], request: HttpReq
     with tenant_context(portal):
         outcome = invitations_resend(portal=portal, ids=ids) if action == "resend" else invitations_revoke(ids=ids)
         done = [invitation.portal_user.email for invitation in outcome.done]
+        done_ids = [invitation.id for invitation in outcome.done]
     refused = [
         "An invitation was not found." if isinstance(exc, NotFoundError) else exc.message for exc in outcome.refused
     ]
     verb = "Resent" if action == "resend" else "Revoked"
     if done:
         noun = "invitation" if len(done) == 1 else "invitations"
-        model_admin.log_change(request, portal, f"{verb} {len(done)} {noun} in portal {portal.slug}: {_emails(done)}")
+        model_admin.log_change(request, portal, f"{verb} {len(done)} {noun} in portal {portal.slug}: {_ids(done_ids)}")
         messages.success(request, f"{verb} {len(done)} {noun}: {_emails(done)}.")
     for message in dict.fromkeys(refused):
         messages.error(request, f"{message} ({refused.count(message)} not changed)")
@@ -514,7 +525,11 @@ def _portal_session_end(model_admin: ModelAdmin[Portal], request: HttpRequest, p
         messages.warning(request, "That session had already ended.")
     else:
         email = session.portal_user.email
-        model_admin.log_change(request, portal, f"Ended a session of {email} in portal {portal.slug}")
+        model_admin.log_change(
+            request,
+            portal,
+            f"Ended session {session.id} of portal user {session.portal_user_id} in portal {portal.slug}",
+        )
         messages.success(request, f"Ended the session of {email}; they must log in again.")
     return HttpResponseRedirect(request.get_full_path())
 

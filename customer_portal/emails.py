@@ -88,9 +88,9 @@ def portal_emails_queue(*, portal: Portal, emails: Sequence[QueuedEmail]) -> Non
 
 
 def portal_url(portal: Portal, path: str) -> str:
-    """An absolute URL on the portal's own host (its custom domain when it has one)."""
+    """An absolute URL on the portal's host: its custom domain once verified, else its default domain."""
     port = f":{settings.PORTAL_URL_PORT}" if settings.PORTAL_URL_PORT else ""
-    return f"{settings.PORTAL_URL_SCHEME}://{portal.custom_domain or portal.default_domain}{port}{path}"
+    return f"{settings.PORTAL_URL_SCHEME}://{portal.link_domain}{port}{path}"
 
 
 # Delivery (the job) ---------------------------------------------------------------------------

@@ -1,10 +1,15 @@
-"""API routes only the main hosts serve: /v1/portal (portal hosts answer 404 there)."""
+"""Routes only the main hosts serve: /v1/portal and the TLS terminator's question (portal hosts answer 404)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from customer_portal.api.portals import PortalViewSet
+from portals.views import tls_ask
 
 router = SimpleRouter(trailing_slash=False)
 router.register("v1/portal", PortalViewSet, basename="portal")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("internal/tls-ask", tls_ask, name="tls-ask"),
+    *router.urls,
+]

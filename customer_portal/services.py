@@ -121,6 +121,14 @@ def portal_users_invite(
         outcome, _ = _invite(
             portal=portal, entries=entries, invited_by=invited_by, message=message, write=False, send_email=False
         )
+        # A dry run says which e-mails already have an account anywhere on the platform (they would be
+        # `linked`): it is throttled like an invite, and recorded so that probing is visible. Ids and
+        # counts only, never the addresses.
+        logger.info(
+            "dry-run invite to portal %s (%s) by account %s: %d e-mails, %d would be linked, %d invited, %d members",
+            portal.slug, portal.id, invited_by.pk if invited_by else "operator", len(outcome.results),
+            outcome.count("linked"), outcome.count("invited"), outcome.count("already_member"),
+        )  # fmt: skip
         return outcome
     with transaction.atomic():
         outcome, emails = _invite(
@@ -629,3 +637,31 @@ def portal_housekeeping_each(*, portals: Iterable["Portal"]) -> HousekeepingSumm
         summary.invitations_expired += expired
         summary.sessions_ended += ended
     return summary
+
+
+SESSION_END_BATCH = 200  # portal schemas per statement (each UPDATE locks its tables until the statement ends)
+
+
+def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
+    """End every live portal session of the account, in every portal: one statement per 200 portal schemas
+    (data-modifying CTEs). Returns how many sessions ended."""
+    account_id = uuid.UUID(str(user_id))
+    quote = connection.ops.quote_name
+    sessions, members = quote(PortalSession._meta.db_table), quote(PortalUser._meta.db_table)
+    schemas = list(
+        Portal.objects.filter(is_spare=False, organization__isnull=False).values_list("schema_name", flat=True)
+    )
+    ended = 0
+    for start in range(0, len(schemas), SESSION_END_BATCH):
+        batch = schemas[start : start + SESSION_END_BATCH]
+        updates = [
+            f"u{index} AS (UPDATE {quote(schema)}.{sessions} SET ended_at = now() WHERE ended_at IS NULL "  # noqa: S608
+            f"AND portal_user_id IN (SELECT id FROM {quote(schema)}.{members} WHERE global_user_id = %s) "
+            "RETURNING 1)"
+            for index, schema in enumerate(batch)
+        ]
+        total = " + ".join(f"(SELECT count(*) FROM u{index})" for index in range(len(batch)))  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {', '.join(updates)} SELECT {total}", [account_id] * len(batch))
+            ended += cursor.fetchone()[0]
+    return ended

@@ -6,17 +6,19 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 
 from accounts.models import Organization
 from accounts.permissions import request_account
 from portals.admin_forms import PortalChangeForm, PortalCreateForm
+from portals.domain_verification import challenge_name, custom_domain_verify
 from portals.models import Domain, Portal
 from portals.selectors import (
     organization_list_for_portal_create,
@@ -100,7 +102,8 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
 
     @admin.display(description="custom domain")
     def custom_domain(self, portal: Portal) -> str:
-        return portal.custom_domain or "-"
+        entry = portal.custom_domain_entry
+        return f"{entry.domain} ({entry.verification_status})" if entry else "-"
 
     @admin.display(description="migrations")
     def migrations(self, portal: Portal) -> str:
@@ -154,6 +157,7 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
             "preserved_filters": self.get_preserved_filters(request),
             "portal_facts": self.portal_facts(portal) if portal is not None else None,
             "manage_links": self.manage_links(portal) if portal is not None else [],
+            "custom_domain": self._custom_domain_context(portal) if portal is not None else None,
             **(extra_context or {}),
         }
         return self.render_change_form(
@@ -207,6 +211,54 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
     def manage_links(self, portal: Portal) -> list[tuple[str, str]]:
         """(url, label) of the portal's own pages, shown above its change form."""
         return []
+
+    # Custom domain: its TXT record and "Check now" ---------------------------------------------
+
+    def _custom_domain_context(self, portal: Portal) -> dict[str, Any] | None:
+        entry = portal.custom_domain_entry
+        if entry is None:
+            return None
+        info = self.opts.app_label, self.opts.model_name
+        return {
+            "domain": entry.domain,
+            "status": entry.verification_status,
+            "record_name": challenge_name(entry.domain),
+            "record_value": entry.verification_token,
+            "checked_at": entry.verification_checked_at,
+            "error": entry.verification_error,
+            "verify_url": reverse(
+                "admin:{}_{}_verify_domain".format(*info), args=[portal.pk], current_app=self.admin_site.name
+            ),
+        }
+
+    def verify_domain_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: look the portal's TXT record up now (the "Check now" button), then back to the change page."""
+        portal = self.get_object(request, unquote(object_id))  # 404 outside the caller's reach
+        if not self.has_change_permission(request, portal):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        domain = custom_domain_verify(portal=portal)
+        if domain is None:
+            self.message_user(request, "This portal has no custom domain.", messages.WARNING)
+        elif domain.verification_status == Domain.VerificationStatus.VERIFIED:
+            message = f"The custom domain {domain.domain} is verified: it now serves the portal."
+            self.message_user(request, message, messages.SUCCESS)
+            self.log_change(request, portal, f"Checked custom domain {domain.domain}: verified")
+        else:
+            message = f"The custom domain {domain.domain} is still {domain.verification_status}: "
+            self.message_user(request, message + domain.verification_error, messages.WARNING)
+        info = self.opts.app_label, self.opts.model_name
+        return HttpResponseRedirect(reverse("admin:{}_{}_change".format(*info), args=[portal.pk]))
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        verify = path(
+            "<str:object_id>/verify-domain/",
+            self.admin_site.admin_view(self.verify_domain_view),
+            name="{}_{}_verify_domain".format(*info),
+        )
+        return [verify, *super().get_urls()]  # before the default "<path:object_id>/" catch-all
 
     # Delete: one portal at a time, through portal_delete --------------------------------------
 

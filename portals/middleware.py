@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from portals.routing import portal_for_host
+from portals.routing import portal_for_host, stale_route_response
 from portalsite.db import tenant_connection
 
 
@@ -16,10 +16,16 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
     JSON 404, never an error page.
     """
 
+    @staticmethod
+    def hostname_from_request(request: HttpRequest) -> str:
+        # django-tenants strips "www." here, which would route `www.x` to whoever registered `x`:
+        # a request goes to the portal that registered exactly its host.
+        return request.get_host().split(":")[0].lower()
+
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         tenant_connection.set_schema_to_public()  # every request starts on public, whatever came before
         try:
-            hostname = self.hostname_from_request(request).lower()
+            hostname = self.hostname_from_request(request)
         except DisallowedHost:
             return _host_not_found()
         if hostname in settings.MAIN_HOSTS:
@@ -35,6 +41,13 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
         tenant_connection.set_tenant(portal)
         self.setup_url_routing(request)
         return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A route cached before its portal was deleted (another instance) is a 404, not a 500."""
+        hostname = getattr(getattr(request, "tenant", None), "domain_url", None)
+        if not hostname:  # a main host: no cached route was involved
+            return None
+        return stale_route_response(exception, hostname)
 
 
 def _host_not_found() -> JsonResponse:

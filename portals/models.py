@@ -51,18 +51,79 @@ class Portal(TenantMixin):
         return portal_host(self.slug)
 
     @property
+    def custom_domain_entry(self) -> "Domain | None":
+        """The custom domain's row, with its verification state (reads `domains`: prefetch it when listing)."""
+        return next((domain for domain in self.domains.all() if domain.is_custom), None)
+
+    @property
     def custom_domain(self) -> str | None:
-        """The custom host name, if any (reads `domains`: prefetch it when listing portals)."""
-        return next((domain.domain for domain in self.domains.all() if domain.is_custom), None)
+        """The custom host name as set, verified or not (what org admins see and edit)."""
+        entry = self.custom_domain_entry
+        return entry.domain if entry else None
+
+    @property
+    def verified_custom_domain(self) -> str | None:
+        """The custom host name once proven by DNS: only then does it route or appear in links."""
+        entry = self.custom_domain_entry
+        return entry.domain if entry is not None and entry.routes else None
+
+    @property
+    def link_domain(self) -> str:
+        """The host that links to this portal use: its verified custom domain, else its default domain.
+
+        An unproven custom domain may be anyone's server: a link to it would hand an invitation token
+        (or a password typed on a look-alike page) to whoever runs it."""
+        return self.verified_custom_domain or self.default_domain
 
 
 class Domain(DomainMixin):
-    """A host name routed to a portal: its default `<slug>.<PORTAL_BASE_DOMAIN>` (primary) or its custom one."""
+    """A host name routed to a portal: its default `<slug>.<PORTAL_BASE_DOMAIN>` (primary) or its custom one.
+
+    A custom domain is proven by a DNS TXT record before it routes or appears in a link
+    (`verification_status`); default domains and MAIN_HOSTS carry none ("").
+    """
+
+    class VerificationStatus(models.TextChoices):
+        PENDING = "pending"
+        VERIFIED = "verified"
+        FAILED = "failed"
 
     is_custom = models.BooleanField(default=False)
+    # "" for default domains and MAIN_HOSTS, which need no proof.
+    verification_status = models.CharField(max_length=8, choices=VerificationStatus.choices, blank=True, default="")
+    verification_token = models.CharField(max_length=64, blank=True, default="")
+    # When the domain was (last) set: DOMAIN_VERIFY_TIMEOUT counts from here.
+    verification_started_at = models.DateTimeField(null=True, blank=True)
+    verification_checked_at = models.DateTimeField(null=True, blank=True)
+    verification_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            # `www.x` and `x` are one name: they can never belong to two portals (API.md "Custom domains").
+            models.UniqueConstraint(
+                models.Func(models.F("domain"), models.Value(r"^www\."), models.Value(""), function="regexp_replace"),
+                name="portals_domain_www_twin_unique",
+                violation_error_message="This domain is already used by another portal.",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["verification_started_at"],
+                condition=models.Q(verification_status="pending"),
+                name="portals_domain_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.domain
+
+    # Whether requests for this host reach its portal (and links use it): default domains always, custom ones
+    # once verified. The same rule twice, side by side: as a query filter and for a row in hand.
+    ROUTES = models.Q(is_custom=False) | models.Q(verification_status="verified")
+
+    @property
+    def routes(self) -> bool:
+        return not self.is_custom or self.verification_status == self.VerificationStatus.VERIFIED
 
 
 class PortalMigration(models.Model):

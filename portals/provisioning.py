@@ -6,7 +6,6 @@ kept migrated and ready. Each spare has a `Portal` row (`is_spare=True`): that r
 what makes `migrate_schemas` migrate it, so spares never drift from real portals.
 """
 
-import hashlib
 import logging
 import uuid
 from typing import Any
@@ -26,22 +25,30 @@ SPARE_PREFIX = "spare_"
 _REFILL_LOCK_KEY = 0x706F7274616C73  # "portals"
 
 
-def schema_name_for_slug(slug: str) -> str:
-    """`portal_<slug>` with dashes as underscores; long slugs are cut and suffixed with a hash (63 bytes max)."""
-    name = SCHEMA_PREFIX + slug.replace("-", "_")
-    if len(name) > 63:
-        digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
-        name = f"{name[:54]}_{digest}"
+def schema_name_for_portal(portal_id: uuid.UUID) -> str:
+    """`portal_<id as 32 hex digits>`. Never the slug: a slug is free again once its portal is deleted, and a
+    reused schema name would let a stale cached route (another instance, another organization) read the new
+    owner's data. Portal ids are random and never reused, so neither are schema names."""
+    name = f"{SCHEMA_PREFIX}{portal_id.hex}"
     assert is_valid_schema_name(name), name
     return name
 
 
+def spare_schema_name(spare_id: uuid.UUID) -> str:
+    """`spare_<id hex>`: a spare is named from its row's id too, and keeps that id when it becomes a portal."""
+    return f"{SPARE_PREFIX}{spare_id.hex}"
+
+
 def spare_schema_create() -> Portal:
     """Create one spare: a tenant row and a fully migrated schema, in one transaction."""
-    token = uuid.uuid4().hex[:24]
+    spare_id = uuid.uuid4()
     with transaction.atomic():
         spare = Portal.objects.create(
-            schema_name=f"{SPARE_PREFIX}{token}", slug=f"spare-{token}", name="(spare)", is_spare=True
+            id=spare_id,
+            schema_name=spare_schema_name(spare_id),
+            slug=f"spare-{spare_id.hex}",
+            name="(spare)",
+            is_spare=True,
         )
         spare.create_schema(verbosity=0)  # inside our atomic block: a failure leaves no schema behind
     return spare
@@ -70,18 +77,22 @@ def spare_pool_refill(*, size: int | None = None) -> int:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_REFILL_LOCK_KEY])
 
 
-def portal_row_with_schema(*, schema_name: str, **fields: Any) -> Portal:
+def portal_row_with_schema(**fields: Any) -> Portal:
     """Create a portal row whose schema is fully migrated, inside the caller's transaction.
 
     Claims a spare (locked with SKIP LOCKED, so concurrent creates take different ones)
-    and renames its schema; with the pool empty, migrates a new schema (slow, logged).
+    and renames its schema to `schema_name_for_portal(spare.id)`; with the pool empty,
+    migrates a new schema (slow, logged).
     """
     spare = Portal.objects.select_for_update(skip_locked=True).filter(is_spare=True).order_by("created_at").first()
     if spare is None:
+        portal_id = uuid.uuid4()
+        schema_name = schema_name_for_portal(portal_id)
         logger.warning("spare schema pool is empty: migrating %s from scratch (slow path)", schema_name)
-        portal = Portal.objects.create(schema_name=schema_name, **fields)
+        portal = Portal.objects.create(id=portal_id, schema_name=schema_name, **fields)
         portal.create_schema(verbosity=0)
         return portal
+    schema_name = schema_name_for_portal(spare.id)
     with connection.cursor() as cursor:
         quote = connection.ops.quote_name
         cursor.execute(f"ALTER SCHEMA {quote(spare.schema_name)} RENAME TO {quote(schema_name)}")

@@ -1,43 +1,130 @@
 """Host name -> portal, cached so that routing a request costs no query once warm.
 
-The "routing" cache is shared by every worker (Redis with REDIS_URL, else files under
-DATA_DIR); every service that changes a domain forgets the affected hosts after commit,
-so a change takes effect at once everywhere.
+Positive answers live in the "routing" cache: Redis with REDIS_URL (every service that
+changes a domain forgets the affected hosts after commit, so a change takes effect at once
+everywhere), else this process's memory for ROUTING_CACHE_TTL seconds (5 by default: the
+bound on how long another instance can act on a route that changed). Negative answers
+("no portal here") stay in this process only, for ROUTING_NEGATIVE_TTL seconds, so random
+hosts cannot fill the shared cache.
+
+A cached route names the portal id and schema it was made for. Schema names carry the
+portal's id and are never reused, so a stale route can only point at a schema that no
+longer exists: `stale_route_response` turns that into a 404 (never a 5xx, never another
+portal's data) and forgets the route.
 """
 
+import logging
+import threading
+import time
 from collections.abc import Iterable
 
+import psycopg
+from django.conf import settings
 from django.core.cache import caches
-from django.db import transaction
+from django.db import ProgrammingError, connection, transaction
+from django.http import JsonResponse
 
-from portals.models import Domain, Portal
+from portals.models import Portal
+from portals.selectors import domain_routable
+from portalsite.db import tenant_connection
 
-ROUTING_TTL_SECONDS = 3600  # bounds staleness from edits made outside the services
-_NO_PORTAL = "-"
+logger = logging.getLogger(__name__)
+
 _CACHED_FIELDS = ("id", "schema_name", "name", "slug", "organization_id")
+_NEGATIVE_MAX_ENTRIES = 10_000
+
+_negative: dict[str, float] = {}  # hostname -> monotonic time until which "no portal" stands
+_negative_lock = threading.Lock()
 
 
 def _key(hostname: str) -> str:
     return f"host:{hostname}"
 
 
+def _negative_get(hostname: str) -> bool:
+    until = _negative.get(hostname)
+    if until is None:
+        return False
+    if until > time.monotonic():
+        return True
+    with _negative_lock:
+        _negative.pop(hostname, None)
+    return False
+
+
+def _negative_set(hostname: str) -> None:
+    with _negative_lock:
+        if len(_negative) >= _NEGATIVE_MAX_ENTRIES:
+            _negative.clear()  # a flood of unknown hosts costs queries, never memory
+        _negative[hostname] = time.monotonic() + settings.ROUTING_NEGATIVE_TTL
+
+
 def portal_for_host(hostname: str) -> Portal | None:
+    """The portal that registered exactly `hostname` (a default domain, or a verified custom one)."""
+    if _negative_get(hostname):
+        return None
     cache = caches["routing"]
     cached = cache.get(_key(hostname))
-    if cached == _NO_PORTAL:
-        return None
     if cached is not None:
         return Portal(**cached)
-    domain = Domain.objects.select_related("tenant").filter(domain=hostname, tenant__is_spare=False).first()
+    domain = domain_routable(hostname=hostname)
     if domain is None:
-        cache.set(_key(hostname), _NO_PORTAL, ROUTING_TTL_SECONDS)
+        _negative_set(hostname)
         return None
     portal: Portal = domain.tenant
-    cache.set(_key(hostname), {field: getattr(portal, field) for field in _CACHED_FIELDS}, ROUTING_TTL_SECONDS)
+    cache.set(_key(hostname), {field: getattr(portal, field) for field in _CACHED_FIELDS}, settings.ROUTING_CACHE_TTL)
     return portal
 
 
+def routing_forget(hostnames: Iterable[str]) -> None:
+    hostnames = list(hostnames)
+    with _negative_lock:
+        for hostname in hostnames:
+            _negative.pop(hostname, None)
+    caches["routing"].delete_many([_key(hostname) for hostname in hostnames])
+
+
+def routing_forget_everything() -> None:
+    """Drop every cached route and negative answer (tests start clean; an operator's last resort)."""
+    with _negative_lock:
+        _negative.clear()
+    caches["routing"].clear()
+
+
 def routing_forget_on_commit(hostnames: Iterable[str]) -> None:
-    """Forget cached routes for these hosts once the current transaction commits."""
-    keys = [_key(hostname) for hostname in hostnames]
-    transaction.on_commit(lambda: caches["routing"].delete_many(keys))
+    """Forget cached routes (and this process's "no such host" answers) once the current transaction commits."""
+    hostnames = list(hostnames)
+    transaction.on_commit(lambda: routing_forget(hostnames))
+
+
+def _schema_exists(schema_name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema_name])
+        return cursor.fetchone() is not None
+
+
+def _transaction_failed() -> bool:
+    raw = tenant_connection.connection
+    return raw is not None and raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
+def stale_route_response(exc: BaseException, hostname: str) -> JsonResponse | None:
+    """A 404 when `exc` came from a route to a portal whose schema is gone (deleted since it was cached).
+
+    Anything else (a missing table in a schema that exists is a bug) is left to the 500 handler. Requests
+    run in autocommit, so the failed statement left the connection usable for the catalog check; inside
+    an enclosing transaction (the test suite's) it cannot be asked, and the error alone decides.
+    """
+    if not isinstance(exc, ProgrammingError):
+        return None
+    if not isinstance(exc.__cause__, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
+        return None
+    schema_name = tenant_connection.schema_name
+    tenant_connection.set_schema_to_public()
+    if schema_name == tenant_connection.schema_name:
+        return None
+    if not _transaction_failed() and _schema_exists(schema_name):
+        return None
+    logger.warning("stale route: %s pointed at schema %s, which no longer exists", hostname, schema_name)
+    routing_forget([hostname])
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -5,8 +5,19 @@ from django.db.models import QuerySet
 
 from accounts.models import Organization, User
 from accounts.selectors import admin_organizations
-from portals.models import Portal, PortalMigration
+from portals.models import Domain, Portal, PortalMigration
 from portalsite.errors import NotFoundError, uuid_or_not_found
+
+
+def domain_routable(*, hostname: str) -> Domain | None:
+    """The domain row for exactly `hostname` when it leads to a portal: a real portal's default domain, or
+    its custom domain once verified. Never a spare, never the public tenant's MAIN_HOSTS rows."""
+    return (
+        Domain.objects.select_related("tenant")
+        .filter(domain=hostname, tenant__is_spare=False, tenant__organization__isnull=False)
+        .filter(Domain.ROUTES)
+        .first()
+    )
 
 
 def portal_list_for_admin(*, user: User) -> QuerySet[Portal]:

@@ -11,9 +11,10 @@ from django_tenants.utils import get_public_schema_name, schema_context, tenant_
 
 from accounts.models import Organization, User
 from portals.caching import portal_config_forget_on_commit
+from portals.domain_verification import custom_domain_pending_fields, www_twin
 from portals.errors import PortalsError
 from portals.models import Domain, Portal, portal_host
-from portals.provisioning import portal_row_with_schema, schema_drop, schema_name_for_slug
+from portals.provisioning import portal_row_with_schema, schema_drop
 from portals.routing import routing_forget_on_commit
 from portals.signals import portal_schema_ready
 from portals.tasks import spare_pool_refill_later
@@ -73,9 +74,10 @@ def _validated_custom_domain(domain: str, *, portal: Portal | None = None) -> st
     base = settings.PORTAL_BASE_DOMAIN
     if domain == base or domain.endswith(f".{base}"):
         raise PortalsError(f"Custom domains cannot be under {base}.", loc=("custom_domain",))
-    if domain in settings.MAIN_HOSTS:
+    if domain in settings.MAIN_HOSTS or www_twin(domain) in settings.MAIN_HOSTS:
         raise PortalsError("This host serves the main API.", loc=("custom_domain",))
-    taken = Domain.objects.filter(domain=domain)
+    # `www.x` and `x` are one name (the database's portals_domain_www_twin_unique enforces it under races too).
+    taken = Domain.objects.filter(domain__in=[domain, www_twin(domain)])
     if portal is not None:
         taken = taken.exclude(tenant=portal)
     if taken.exists():
@@ -138,12 +140,12 @@ def _portal_create(
         slug = _validated_slug(slug)
     custom = _validated_custom_domain(custom_domain) if custom_domain else None
 
-    portal = portal_row_with_schema(
-        schema_name=schema_name_for_slug(slug), name=name, slug=slug, organization=organization, created_by=created_by
-    )
+    portal = portal_row_with_schema(name=name, slug=slug, organization=organization, created_by=created_by)
     domains = [Domain(domain=portal_host(slug), tenant=portal, is_primary=True)]
     if custom:
-        domains.append(Domain(domain=custom, tenant=portal, is_primary=False, is_custom=True))
+        domains.append(
+            Domain(domain=custom, tenant=portal, is_primary=False, is_custom=True, **custom_domain_pending_fields())
+        )
     Domain.objects.bulk_create(domains)
     with tenant_context(portal):
         portal_schema_ready.send(sender=Portal, portal=portal)
@@ -176,13 +178,16 @@ def portal_update(
 
 
 def _portal_custom_domain_set(*, portal: Portal, custom_domain: str | None) -> None:
+    """A new custom domain starts pending with a fresh token (the same one again changes nothing)."""
     new = _validated_custom_domain(custom_domain, portal=portal) if custom_domain else None
     old = list(portal.domains.filter(is_custom=True).values_list("domain", flat=True))
     if old == ([new] if new else []):
         return
     portal.domains.filter(is_custom=True).delete()
     if new:
-        Domain.objects.create(domain=new, tenant=portal, is_primary=False, is_custom=True)
+        Domain.objects.create(
+            domain=new, tenant=portal, is_primary=False, is_custom=True, **custom_domain_pending_fields()
+        )
     routing_forget_on_commit(old)
 
 

@@ -1,10 +1,11 @@
-"""Jobs of the portals app: topping up the spare-schema pool."""
+"""Jobs of the portals app: topping up the spare-schema pool, checking pending custom domains."""
 
 import contextlib
 import logging
 
 from django.db import transaction
 
+from portals.domain_verification import custom_domains_verify_pending
 from portals.provisioning import spare_pool_refill
 from portalsite.jobs import AlreadyEnqueued, periodic_job
 
@@ -26,3 +27,14 @@ def spare_pool_refill_later() -> None:
     # The savepoint keeps the queueing lock's unique violation from aborting the caller's transaction.
     with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
         spare_pool_refill_job.defer()
+
+
+@periodic_job("custom_domains_check")
+def custom_domains_check(timestamp: int) -> None:
+    """Every DOMAIN_CHECK_INTERVAL: each pending custom domain's TXT record looked up; stale ones failed."""
+    summary = custom_domains_verify_pending()
+    if summary.checked:
+        logger.info(
+            "checked %d pending custom domain(s): %d verified, %d failed, %d still pending",
+            summary.checked, len(summary.verified), len(summary.failed), len(summary.still_pending),
+        )  # fmt: skip

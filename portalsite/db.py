@@ -45,3 +45,18 @@ def database_unreachable_message(exc: Exception) -> str | None:
         return None
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"cannot reach the database at {database_display_url()}: {first_line}"
+
+
+def database_url() -> str:
+    """The default database as a DATABASE_URL (password included), for child processes started in production
+    mode, which refuse to start without one."""
+    from urllib.parse import quote
+
+    params = connection.settings_dict
+    host = str(params.get("HOST") or "")
+    user = quote(str(params.get("USER") or ""), safe="")
+    password = f":{quote(str(params['PASSWORD']), safe='')}" if params.get("PASSWORD") else ""
+    if host.startswith("/"):  # a Unix socket folder (the embedded server)
+        return f"postgres://{user}{password}@/{params['NAME']}?host={quote(host, safe='')}"
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{params['NAME']}"

@@ -6,12 +6,14 @@ the environment (see the configuration table in README.md).
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import django_stubs_ext
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from portalsite.embedded_db import embedded_database_settings
 from portalsite.mail_settings import email_settings
@@ -40,8 +42,19 @@ def _secret_key_from_data_dir() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_key_from_data_dir()
 DEBUG = env.bool("DEBUG", default=True)
+DATABASE_URL = env.str("DATABASE_URL", default="")
+
+
+def _production_requires(name: str, value: str) -> str:
+    """Production (DEBUG=false) never starts on a laptop default: no generated key, no embedded database."""
+    if not value and not DEBUG:
+        sys.exit(f"error: {name} is not set; DEBUG=false (production) needs it in the environment")
+    return value
+
+
+_production_requires("DATABASE_URL", DATABASE_URL)
+SECRET_KEY = _production_requires("SECRET_KEY", env.str("SECRET_KEY", default="")) or _secret_key_from_data_dir()
 
 PORTAL_BASE_DOMAIN = env.str("PORTAL_BASE_DOMAIN", default="localhost").lower()
 MAIN_HOSTS = [host.lower() for host in env.list("MAIN_HOSTS", default=["localhost", "127.0.0.1"])]
@@ -65,6 +78,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "procrastinate.contrib.django",  # the job queue's tables, in public; before our apps, whose tasks.py it imports
+    "axes",
     "accounts",
     "portals",
 ]
@@ -91,6 +105,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out admin login into the lockout page (accounts.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -112,7 +128,6 @@ WSGI_APPLICATION = "portalsite.wsgi.application"
 
 # Database ------------------------------------------------------------------
 
-DATABASE_URL = env.str("DATABASE_URL", default="")
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 else:
@@ -138,17 +153,37 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portalsite_cache"},
-        # Host -> portal lookups: shared by every worker on this machine and never a database query.
+        # Routes and rendered portal configs: in this process only. Nothing tells another instance (or another
+        # worker) that a domain changed, so entries live ROUTING_CACHE_TTL seconds (5 by default): a change
+        # reaches every instance within that, at one indexed query per host per worker every 5 s.
         "routing": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(DATA_DIR / "routing-cache"),
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "routing",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         },
     }
+# How long a cached route or portal config is used. With Redis every change forgets its keys everywhere at
+# once, so an hour only bounds edits made outside the services; without it this is the staleness bound.
+ROUTING_CACHE_TTL = env.int("ROUTING_CACHE_TTL", default=3600 if REDIS_URL else 5)
+# "No portal at this host" answers: kept in this process only (never in the shared cache, which unknown
+# hosts would otherwise fill), and briefly.
+ROUTING_NEGATIVE_TTL = env.int("ROUTING_NEGATIVE_TTL", default=5)
 
 # Accounts and auth ---------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out account or IP before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)  # failed logins per account, and per IP
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # by account or by IP, each on its own
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not extend it: otherwise anyone could keep an account locked for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False  # attempts are rows in the database (axes' admin), not log lines naming accounts
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -158,8 +193,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Changing a password ends every refresh token and portal session of the account (admin, changepassword).
+    {"NAME": "accounts.passwords.SignOutEverywhereOnPasswordChange"},
 ]
 
+# Proxies in front that append to X-Forwarded-For (the client IP for throttling) and set X-Forwarded-Proto.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["customer_portal.api.authentication.PortalAwareJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -172,9 +211,11 @@ REST_FRAMEWORK = {
         "auth": env.str("AUTH_THROTTLE_RATE", default="20/min"),
         "invite": env.str("INVITE_THROTTLE_RATE", default="300/min"),
     },
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
+# A refresh chain ends this long after the login that started it, however often it was rotated.
+JWT_SESSION_MAX_AGE = timedelta(seconds=env.int("JWT_SESSION_MAX_AGE", default=30 * 24 * 3600))
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_LIFETIME", default=5 * 60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_LIFETIME", default=24 * 3600)),
@@ -242,9 +283,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 *
 
 # Security (production is DEBUG=false; each can still be tuned from the environment) ---
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only when the operator says a proxy in front sets it: a client can send the
+# header itself, and with it any plain-HTTP request would pass for HTTPS.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", default=NUM_PROXIES >= 1) else None
+)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The TLS terminator asks over plain HTTP on loopback before any certificate exists (deploy/Caddyfile).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^internal/tls-ask$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -277,6 +323,27 @@ PORTAL_SPARE_POOL_SIZE = env.int("PORTAL_SPARE_POOL_SIZE", default=3)
 # Links in e-mails point at the portal's own host: <scheme>://<domain>[:port]/...
 PORTAL_URL_SCHEME = env.str("PORTAL_URL_SCHEME", default="http" if DEBUG else "https")
 PORTAL_URL_PORT = env.str("PORTAL_URL_PORT", default="8000" if DEBUG else "")
+
+# Custom domains ----------------------------------------------------------------
+
+# DNS servers for the TXT checks (`host[:port],...`); empty: the system resolver (/etc/resolv.conf).
+DNS_RESOLVERS = env.list("DNS_RESOLVERS", default=[])
+DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=5.0)  # seconds for one lookup, every server tried included
+DOMAIN_CHECK_INTERVAL = env.int("DOMAIN_CHECK_INTERVAL", default=300)  # seconds between background checks
+
+
+def _cron_every(seconds: int, name: str) -> str:
+    """A cron line that fires every `seconds` (procrastinate's cron takes a sixth field for seconds)."""
+    for unit, per, field in ((1, 60, "* * * * * */{}"), (60, 60, "*/{} * * * *"), (3600, 24, "0 */{} * * *")):
+        count, rest = divmod(seconds, unit)
+        if rest == 0 and 1 <= count < per and per % count == 0:
+            return field.format(count)
+    raise ImproperlyConfigured(
+        f"{name}={seconds}: use a number of seconds, minutes or hours that divides a minute, hour or day"
+    )
+
+
+DOMAIN_VERIFY_TIMEOUT = timedelta(seconds=env.int("DOMAIN_VERIFY_TIMEOUT", default=7 * 24 * 3600))
 
 # Background jobs (procrastinate: jobs in PostgreSQL, run by `manage.py worker`) ----------
 
@@ -311,4 +378,6 @@ PERIODIC_JOBS = {
     # the job queue: put back the jobs of dead workers; delete ended jobs past JOBS_RETENTION_HOURS.
     "retry_stalled_jobs": env.str("RETRY_STALLED_JOBS_SCHEDULE", default="* * * * *"),
     "prune_jobs": env.str("PRUNE_JOBS_SCHEDULE", default="43 * * * *"),
+    # portals: look the TXT records of pending custom domains up; fail those pending past DOMAIN_VERIFY_TIMEOUT.
+    "custom_domains_check": _cron_every(DOMAIN_CHECK_INTERVAL, "DOMAIN_CHECK_INTERVAL"),
 }

@@ -40,7 +40,9 @@ from customer_portal.models import PortalUser
 from customer_portal.services import InviteEntry, portal_users_invite
 from portals.models import Portal
 from portals.provisioning import spare_pool_refill
+from portals.routing import routing_forget_everything
 from portals.services import portal_create
+from tests.dns_server import DnsZone, start_dns_server
 from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, OrgMembershipFactory, UserFactory
 from tests.jobs import run_jobs
 from tests.smtp import SmtpServer
@@ -157,8 +159,8 @@ def mail_down(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_caches() -> Iterator[None]:
-    for alias in ("default", "routing"):
-        caches[alias].clear()  # throttle counters and cached routes must not leak between tests
+    caches["default"].clear()  # throttle counters must not leak between tests
+    routing_forget_everything()  # nor cached routes, shared or in-process
     yield
     connection.set_schema_to_public()
 
@@ -348,3 +350,36 @@ def make_portal_user(portal: Portal, portal_host: str) -> Callable[..., PortalUs
 def portal_user(make_portal_user: Callable[..., PortalUserLogin]) -> PortalUserLogin:
     """An active member of `portal`, logged in on its host with a portal-scoped token."""
     return make_portal_user()
+
+
+@pytest.fixture(scope="session")
+def _dns_server() -> Iterator[tuple[DnsZone, int]]:
+    server, zone, port = start_dns_server()
+    yield zone, port
+    server.stop()
+
+
+@pytest.fixture
+def dns_zone(_dns_server: tuple[DnsZone, int], settings: Any) -> Iterator[DnsZone]:
+    """The loopback DNS server, empty, and our resolver pointed at it (DNS_RESOLVERS)."""
+    zone, port = _dns_server
+    zone.clear()
+    settings.DNS_RESOLVERS = [f"127.0.0.1:{port}"]
+    settings.DNS_TIMEOUT = 0.5
+    yield zone
+    zone.clear()
+
+
+def publish_challenge(zone: DnsZone, portal_response: dict[str, Any]) -> None:
+    """Publish the TXT record a PortalResponse asks for, as the domain's owner would."""
+    record = portal_response["custom_domain_verification"]
+    zone.txt[record["name"]] = [record["value"]]
+
+
+def verified_custom_domain(client: APIClient, zone: DnsZone, portal_response: dict[str, Any]) -> dict[str, Any]:
+    """Publish the portal's TXT record and verify it through the API; returns the verified PortalResponse."""
+    publish_challenge(zone, portal_response)
+    response = client.post(f"/v1/portal/{portal_response['id']}/custom-domain/verify")
+    assert response.status_code == 200, response.content
+    assert response.json()["custom_domain_status"] == "verified", response.json()
+    return response.json()

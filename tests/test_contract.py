@@ -230,3 +230,51 @@ def test_a_nul_byte_in_the_portal_header_is_404(client, session_admin):
     )
 
     assert response.status_code == 404
+
+
+# Hostile query strings on every list endpoint ------------------------------------------------
+
+HOSTILE_INTEGERS = {
+    "bigint-overflow": "99999999999999999999999",
+    "bigint-edge": str(2**63),
+    "negative": "-1",
+    "float": "1e5",
+    "nul": "%00",
+    "huge-digits": "9" * 5000,
+}
+_LIST_ENDPOINTS = [  # (path, whether it pages with limit/offset)
+    ("/v1/portal", False),
+    ("/v1/portal/{portal_id}/users", True),
+    ("/v1/customer-portal/users", True),
+    ("/v1/customer-portal/invitations", False),
+    ("/v1/customer-portal/sessions", False),
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_INTEGERS)
+@pytest.mark.parametrize("parameter", ["offset", "limit"])
+def test_hostile_integer_query_values_are_422_in_the_query_on_every_list(
+    client, test_portal, session_admin, parameter, name
+):
+    token = RefreshToken.for_user(session_admin).access_token
+    headers = {"HTTP_HOST": MAIN_HOST, "HTTP_X_PORTAL_ID": str(test_portal.id), "HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    for template, pages in _LIST_ENDPOINTS:
+        path = template.format(portal_id=test_portal.id)
+        response = client.get(f"{path}?{parameter}={HOSTILE_INTEGERS[name]}", **headers)
+        if pages:
+            assert response.status_code == 422, (path, response.content)
+            assert [item["loc"] for item in response.json()["detail"]] == [["query", parameter]], path
+        else:  # a list that does not page ignores them, and still never fails
+            assert response.status_code == 200, (path, response.content)
+
+
+def test_the_largest_offset_allowed_is_an_empty_page(client, test_portal, session_admin):
+    from portalsite.api.serializers import MAX_OFFSET
+
+    token = RefreshToken.for_user(session_admin).access_token
+    headers = {"HTTP_HOST": MAIN_HOST, "HTTP_X_PORTAL_ID": str(test_portal.id), "HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    for path in (f"/v1/portal/{test_portal.id}/users", "/v1/customer-portal/users"):
+        response = client.get(f"{path}?offset={MAX_OFFSET}&limit=10000", **headers)
+        assert (response.status_code, response.json()) == (200, []), path

@@ -29,7 +29,7 @@ def test_a_failure_mid_delete_leaves_the_portal_whole(portal, monkeypatch):
     with pytest.raises(RuntimeError):
         portal_delete(portal=portal)
 
-    assert schema_exists("portal_acme")
+    assert schema_exists(portal.schema_name)
     assert Portal.objects.filter(id=portal.id).exists()
     assert set(Domain.objects.filter(tenant=portal).values_list("domain", flat=True)) == {
         "acme.localhost", "portal.acme.com"

@@ -1,7 +1,10 @@
 """Isolation: 3 organizations x 2 portals, every caller against every object on every endpoint.
 
 The only successes are the intended ones; everything foreign is a 404 (a portal token on a
-foreign portal: 401), and no response ever carries another portal's e-mails or ids.
+foreign portal: 401), and no response ever carries another portal's e-mails or ids. Each portal
+has a custom domain, a `www.` one: the first of each organization's verified (it routes exactly like
+the default domain), the second pending (a 404 for everyone); the bare twin of a `www.` host is
+nobody's (404). The two-instance case is tests/test_two_instances.py (real gunicorns, marked slow).
 """
 
 import itertools
@@ -15,9 +18,11 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import OrgMembership, User
 from customer_portal.models import Invitation, PortalSession, PortalUser
-from portals.models import Portal
+from portals.domain_verification import challenge_name, custom_domain_verify
+from portals.models import Domain, Portal
 from portals.provisioning import spare_pool_refill
 from tests.conftest import invite, make_portal, portal_login
+from tests.dns_server import DnsZone
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +36,12 @@ class World:
     portal_user_token: dict[str, str] = field(default_factory=dict)  # portal slug -> access token
     secrets: dict[str, set[str]] = field(default_factory=dict)  # portal slug -> its e-mails and ids
     objects: dict[str, dict[str, str]] = field(default_factory=dict)  # portal slug -> user/invitation/session id
+    routed_custom: dict[str, str] = field(default_factory=dict)  # portal slug -> its verified custom host
+    unrouted: dict[str, list[str]] = field(default_factory=dict)  # portal slug -> hosts that must be nobody's
 
 
 @pytest.fixture
-def world(spare_pool: None) -> World:
+def world(spare_pool: None, dns_zone: DnsZone) -> World:
     world = World()
     spare_pool_refill(size=6)  # inside the test's transaction: rolled back with it
     for org_index in range(3):
@@ -46,8 +53,17 @@ def world(spare_pool: None) -> World:
         ).user
         for portal_index in range(2):
             slug = f"iso-{org_index}-{portal_index}"
-            portal = make_portal(admin, name=slug, slug=slug)
+            custom = f"www.{slug}.example"
+            portal = make_portal(admin, name=slug, slug=slug, custom_domain=custom)
             world.portals.append(portal)
+            if portal_index == 0:  # proven through the real lookup, against the loopback DNS server
+                token = Domain.objects.get(domain=custom).verification_token
+                dns_zone.txt[challenge_name(custom)] = [token]
+                assert custom_domain_verify(portal=portal).verification_status == "verified"
+                world.routed_custom[slug] = custom
+                world.unrouted[slug] = [f"{slug}.example"]  # the bare twin: registered by nobody
+            else:
+                world.unrouted[slug] = [custom, f"{slug}.example"]  # pending: not routed yet
             guest_email, pending_email = f"guest@{slug}.example", f"pending@{slug}.example"
             UserFactory(email=guest_email)
             invite(portal, guest_email, pending_email, invited_by=admin)
@@ -165,11 +181,16 @@ def test_the_matrix(world: World):
                 {"HTTP_HOST": "localhost", "HTTP_X_PORTAL_ID": str(target.id)},
             )
         ]
+        reads = [(m, t, b, d) for m, t, b, d in CUSTOMER_PORTAL_ENDPOINTS if m == "get"]
+        if target.slug in world.routed_custom:  # a verified custom host is the portal, exactly as its default one
+            calls += [(m, t, b, d, {"HTTP_HOST": world.routed_custom[target.slug]}) for m, t, b, d in reads]
         for method, template, body, destructive, extra in calls:
             expected = _expected(kind, target, method, template)
             if destructive and expected in (200, 201):
                 continue  # the owner's own writes are tested elsewhere; here they would destroy the fixture
             matrix.check(name, token, method, template.format(**ids), body, expected, target.slug, **extra)
+        for host, (method, template, body, _) in itertools.product(world.unrouted[target.slug], reads):
+            matrix.check(name, token, method, template.format(**ids), body, 404, "", HTTP_HOST=host)
 
     # An admin in its own portal's context, naming another portal's objects: not found there.
     for (org, admin), own, other in itertools.product(world.admin_of.items(), world.portals, world.portals):

@@ -134,6 +134,7 @@ class LiveStack:
     gunicorn: subprocess.Popen | None = None
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds of the set-up steps
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
+    gunicorn_env: dict[str, str] = field(default_factory=dict)  # extra environment for gunicorn only
 
     @property
     def db_dir(self) -> Path:
@@ -249,7 +250,7 @@ class LiveStack:
         self.gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "portalsite.wsgi", *args],
             cwd=REPO,
-            env=self.env(),
+            env=self.env(**self.gunicorn_env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

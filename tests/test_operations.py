@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 import portalsite.settings as production_settings
+from portalsite.db import database_url
 from portalsite.mail_settings import email_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ def test_check_deploy_is_clean_in_production():
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="api.example.com",
+        DATABASE_URL=database_url(),
         DJANGO_SETTINGS_MODULE="portalsite.settings",
     )
 

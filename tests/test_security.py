@@ -14,7 +14,9 @@ from django.core import mail
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from portalsite.db import database_url
 from tests.conftest import invite_token
+from tests.factories import UserFactory
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +50,7 @@ def test_production_mode_is_locked_down():
         "SECRET_KEY": secrets.token_urlsafe(50),
         "JWT_SIGNING_KEY": "jwt-key-from-env-" + "x" * 40,
         "ALLOWED_HOSTS": "localhost",
+        "DATABASE_URL": database_url(),
     }
     result = subprocess.run(
         [sys.executable, "-c", _PRODUCTION_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
@@ -127,3 +130,79 @@ def test_invitation_tokens_never_reach_responses_or_logs(
     assert len(token) >= 43  # 256 bits of entropy, URL-safe base64
     assert token not in invited.content.decode()
     assert token not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("unset", "others"),
+    [("DATABASE_URL", {"SECRET_KEY": "k" * 50}), ("SECRET_KEY", {"DATABASE_URL": "postgres://u@127.0.0.1:9/x"})],
+    ids=["no-database-url", "no-secret-key"],
+)
+def test_production_refuses_to_start_on_laptop_defaults(tmp_path, unset, others):
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "SECRET_KEY")}
+    env.update(DJANGO_SETTINGS_MODULE="portalsite.settings", DEBUG="false", DATA_DIR=str(tmp_path), **others)
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {unset} is not set; DEBUG=false (production) needs it in the environment"
+    ]
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "pg").exists()  # nothing generated
+
+
+_PROXY_PROBE = """
+import json, django
+django.setup()
+from django.test import Client
+r = Client().get("/v1/portal", HTTP_HOST="localhost", HTTP_X_FORWARDED_PROTO="https")
+print(json.dumps({"status": r.status_code}))
+"""
+
+
+@pytest.mark.parametrize(("extra", "status"), [({}, 301), ({"NUM_PROXIES": "1"}, 401),
+                                               ({"TRUST_X_FORWARDED_PROTO": "true"}, 401)],
+                         ids=["no-proxy-declared", "num-proxies", "own-variable"])  # fmt: skip
+def test_x_forwarded_proto_is_believed_only_when_a_proxy_is_declared(extra, status):
+    env = {key: value for key, value in os.environ.items() if key not in ("NUM_PROXIES", "TRUST_X_FORWARDED_PROTO")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="portalsite.settings", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL=database_url(), ALLOWED_HOSTS="localhost", **extra,
+    )  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _PROXY_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+    # Plain HTTP that claims to be HTTPS: without a declared proxy that is the client talking, and it is
+    # redirected; behind a declared proxy the request counts as HTTPS (and gets the API's 401).
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == status
+
+
+def test_dry_runs_are_throttled_like_invites_and_recorded_without_addresses(settings, owner, owner_api, caplog):
+    _throttle(settings, "invite", "2/min")
+    portal_id = owner_api.post("/v1/portal", {"name": "Acme"}, format="json").json()["id"]
+    UserFactory(email="someone-known@x.org")
+
+    with caplog.at_level(logging.INFO, logger="customer_portal.services"):
+        responses = [
+            owner_api.post(
+                f"/v1/portal/{portal_id}/users?dry_run=true",
+                {"users": [{"email": "someone-known@x.org"}, {"email": f"probe{n}@x.org"}]},
+                format="json",
+            )
+            for n in range(3)
+        ]
+
+    _assert_throttled(responses, 200)  # a dry run counts against the same per-account budget as an invite
+    records = [record.getMessage() for record in caplog.records if "dry-run invite" in record.getMessage()]
+    assert (
+        records
+        == [
+            f"dry-run invite to portal acme ({portal_id}) by account {owner.pk}: 2 e-mails, 1 would be linked, "
+            "1 invited, 0 members"
+        ]
+        * 2
+    )
+    assert "x.org" not in caplog.text

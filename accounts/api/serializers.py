@@ -30,6 +30,9 @@ class TokenObtainInput(RejectUnknownFieldsMixin, TokenObtainSerializer):
 @extend_schema_serializer(component_name="LogoutRequest")
 class LogoutInput(InputSerializer):
     refresh = serializers.CharField(max_length=4096)
+    everywhere = serializers.BooleanField(
+        default=False, help_text="End every refresh token and portal session of the account, not only this one."
+    )
 
 
 @extend_schema_serializer(component_name="TokenPairResponse")

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import permissions, status, viewsets
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -16,8 +16,9 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts.api.serializers import EmptyOutput, LogoutInput, TokenObtainInput, TokenPairOutput
 from accounts.api.throttles import AuthRateThrottle
-from accounts.services import account_login, refresh_token_revoke
-from accounts.tokens import refresh_token_decode
+from accounts.lockout import lockout_seconds
+from accounts.services import account_login, account_sign_out_everywhere, refresh_token_revoke
+from accounts.tokens import ChainedRefreshToken, refresh_token_decode
 from customer_portal.api.authentication import token_portal_session
 from customer_portal.api.portal import request_names_a_portal, request_portal
 from customer_portal.services import portal_session_open
@@ -27,7 +28,10 @@ from portalsite.api.serializers import ErrorResponseSerializer, RejectUnknownFie
 
 @extend_schema_serializer(component_name="TokenRefreshRequest")
 class TokenRefreshInput(RejectUnknownFieldsMixin, TokenRefreshSerializer):
-    """Rotates the refresh token; a portal-scoped one only on its portal and while its session is live."""
+    """Rotates the refresh token; a portal-scoped one only on its portal and while its session is live, and
+    none past JWT_SESSION_MAX_AGE after the login that started its chain."""
+
+    token_class = ChainedRefreshToken
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
@@ -39,6 +43,7 @@ class TokenRefreshInput(RejectUnknownFieldsMixin, TokenRefreshSerializer):
             raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc
 
 
+LOCKED_OUT = "Too many failed logins for this account or from this address; try again later."
 _BAD_CREDENTIALS = OpenApiResponse(ErrorResponseSerializer, "Wrong e-mail or password, or no active membership here")
 _BAD_TOKEN = OpenApiResponse(ErrorResponseSerializer, "Malformed, expired or revoked refresh token")
 
@@ -65,7 +70,14 @@ class AuthViewSet(viewsets.ViewSet):
     )
     def token(self, request: Request) -> Response:
         serializer = TokenObtainInput(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except AuthenticationFailed:
+            # django-axes refused the attempt (the account or this address failed too often): say so, with
+            # when to try again, instead of the plain 401 a wrong password gets.
+            if getattr(request, "axes_locked_out", False):
+                raise Throttled(wait=lockout_seconds(), detail=LOCKED_OUT) from None
+            raise
         user = serializer.account
         if not request_names_a_portal(request):
             return Response(account_login(user=user))
@@ -98,4 +110,6 @@ class AuthViewSet(viewsets.ViewSet):
         token = refresh_token_revoke(refresh=serializer.validated_data["refresh"])
         if token.get(PORTAL_CLAIM):
             token_portal_session_end(token=token)
+        if serializer.validated_data["everywhere"]:
+            account_sign_out_everywhere(user_id=token["user_id"])
         return Response({}, status=status.HTTP_200_OK)

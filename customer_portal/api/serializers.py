@@ -17,7 +17,7 @@ from customer_portal.models import (
 )
 from customer_portal.services import InviteOutcome
 from portals.models import Portal
-from portalsite.api.serializers import AnySerializer, InputSerializer
+from portalsite.api.serializers import AnySerializer, InputSerializer, limit_field, offset_field
 from portalsite.hostnames import is_hostname
 
 
@@ -153,8 +153,8 @@ class PortalUserListQueryInput(AnySerializer):
     status = serializers.ChoiceField(choices=PortalUser.Status.choices, required=False)
     role = serializers.ChoiceField(choices=PortalUser.Role.choices, required=False)
     search = serializers.CharField(required=False, max_length=254)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    limit = limit_field()
+    offset = offset_field()
 
 
 class InvitationListQueryInput(AnySerializer):
@@ -263,7 +263,8 @@ def portal_summary(portal: Portal) -> dict[str, Any]:
         "name": portal.name,
         "slug": portal.slug,
         "domain": portal.default_domain,
-        "custom_domain": portal.custom_domain,
+        # Only a proven custom domain is the portal's address; a pending one is shown to org admins only.
+        "custom_domain": portal.verified_custom_domain,
     }
 
 
@@ -286,8 +287,8 @@ class InviteQueryInput(AnySerializer):
 
 
 class PaginationQueryInput(AnySerializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    limit = limit_field()
+    offset = offset_field()
 
 
 @extend_schema_serializer(component_name="PortalUserInviteResult")

@@ -33,6 +33,20 @@ class RejectUnknownFieldsMixin:
 AnySerializer = serializers.Serializer[Any]
 
 
+# Bounds for every integer query parameter: unbounded, `?offset=99999999999999999999999` reached PostgreSQL
+# as a bigint out of range (a 500). No list has anywhere near this many rows.
+MAX_PAGE_SIZE = 10_000
+MAX_OFFSET = 2**31 - 1
+
+
+def limit_field() -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+
+
+def offset_field() -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
+
+
 class InputSerializer(RejectUnknownFieldsMixin, AnySerializer):
     """Base for request bodies."""
 

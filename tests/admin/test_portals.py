@@ -6,6 +6,7 @@ from django.test import Client
 from accounts.models import Organization, User
 from portals.models import Domain, Portal
 from tests.conftest import invite, schema_exists, web_client
+from tests.dns_server import DnsZone
 from tests.factories import OrganizationFactory, OrgMembershipFactory
 
 
@@ -24,7 +25,7 @@ def test_an_admin_creates_a_portal_with_a_custom_domain(
     assert response.status_code == 302, response.content.decode()
     portal = Portal.objects.get(name="Acme Support")
     assert (portal.slug, portal.organization_id, portal.is_spare) == ("acme-support", organization.pk, False)
-    assert schema_exists("portal_acme_support")
+    assert schema_exists(portal.schema_name)
     assert set(Domain.objects.filter(tenant=portal).values_list("domain", flat=True)) == {
         "acme-support.localhost",
         "help.acme.test",
@@ -117,7 +118,7 @@ def test_the_change_page_shows_the_portal_and_links_its_pages(owner_web: Client,
 
     page = owner_web.get(f"/admin/portals/portal/{portal.pk}/change/").content.decode()
 
-    assert "portal_acme" in page and "acme.localhost" in page
+    assert portal.schema_name in page and "acme.localhost" in page
     assert f"/admin/portals/portal/{portal.pk}/users/" in page
     assert f"/admin/portals/portal/{portal.pk}/sessions/" in page
 
@@ -125,7 +126,7 @@ def test_the_change_page_shows_the_portal_and_links_its_pages(owner_web: Client,
 def test_delete_asks_first_and_says_the_data_is_dropped_for_good(owner_web: Client, portal: Portal) -> None:
     page = owner_web.get(f"/admin/portals/portal/{portal.pk}/delete/").content.decode()
 
-    assert "drops its database schema <code>portal_acme</code>" in page
+    assert f"drops its database schema <code>{portal.schema_name}</code>" in page
     assert "all of its data, for good" in page and "cannot be undone" in page
     assert Portal.objects.filter(pk=portal.pk).exists()
 
@@ -138,10 +139,10 @@ def test_delete_drops_the_schema_through_the_service_and_logs_it(
     assert response.status_code == 302
     assert not Portal.objects.filter(pk=portal.pk).exists()
     assert not Domain.objects.filter(tenant_id=portal.pk).exists()
-    assert not schema_exists("portal_acme")
+    assert not schema_exists(portal.schema_name)
     [entry] = _log(portal.pk)
     assert (entry.action_flag, entry.user_id) == (DELETION, owner.pk)
-    assert entry.change_message == "Deleted portal acme; dropped schema portal_acme with all its data"
+    assert entry.change_message == f"Deleted portal acme; dropped schema {portal.schema_name} with all its data"
 
 
 def test_there_is_no_bulk_delete(owner_web: Client, portal: Portal) -> None:
@@ -163,3 +164,38 @@ def test_organizations_and_members_are_read_only(owner_web: Client, organization
     assert owner_web.post(f"/admin/accounts/organization/{organization.pk}/change/", {"name": "X"}).status_code == 403
     assert owner_web.get(f"/admin/accounts/organization/{organization.pk}/delete/").status_code == 403
     assert owner_web.get("/admin/accounts/orgmembership/add/").status_code == 403
+
+
+def test_the_change_page_shows_the_txt_record_and_check_now_verifies_it(
+    owner_web: Client, portal: Portal, owner: User, dns_zone: DnsZone
+) -> None:
+    owner_web.post(f"/admin/portals/portal/{portal.pk}/change/", {"name": "Acme", "custom_domain": "help.acme.test"})
+    domain = Domain.objects.get(domain="help.acme.test")
+    assert domain.verification_status == "pending"
+
+    page = owner_web.get(f"/admin/portals/portal/{portal.pk}/change/").content.decode()
+    assert "Custom domain help.acme.test: pending" in page
+    assert "<code>_portalsite-challenge.help.acme.test</code>" in page
+    assert f"<code>{domain.verification_token}</code>" in page
+    verify_url = f"/admin/portals/portal/{portal.pk}/verify-domain/"
+    assert f'formaction="{verify_url}"' in page and "Check now" in page
+
+    not_yet = owner_web.post(verify_url, follow=True).content.decode()
+    assert "The custom domain help.acme.test is still pending" in not_yet and "NXDOMAIN" in not_yet
+
+    dns_zone.txt["_portalsite-challenge.help.acme.test"] = [domain.verification_token]
+    response = owner_web.post(verify_url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/portals/portal/{portal.pk}/change/"
+    assert Domain.objects.get(domain="help.acme.test").verification_status == "verified"
+    assert "Custom domain help.acme.test: verified" in owner_web.get(response["Location"]).content.decode()
+    assert _log(portal.pk)[-1].change_message == "Checked custom domain help.acme.test: verified"
+
+
+def test_check_now_is_refused_for_another_organizations_portal_and_on_get(
+    owner_web: Client, portal: Portal, outsider_portal: Portal, dns_zone: DnsZone
+) -> None:
+    assert owner_web.post(f"/admin/portals/portal/{outsider_portal.pk}/verify-domain/").status_code == 404
+    assert owner_web.get(f"/admin/portals/portal/{portal.pk}/verify-domain/").status_code == 405
+    assert not dns_zone.queries

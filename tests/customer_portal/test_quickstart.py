@@ -89,7 +89,8 @@ def test_quickstart_fills_the_spare_pool_before_it_takes_one(settings, tmp_path)
     _quickstart()
 
     assert Portal.objects.filter(is_spare=True).count() == settings.PORTAL_SPARE_POOL_SIZE - 1
-    assert Portal.objects.get(slug="demo").schema_name == "portal_demo"
+    demo = Portal.objects.get(slug="demo")
+    assert demo.schema_name == f"portal_{demo.id.hex}"
 
 
 def test_quickstart_keeps_an_existing_demo_portal(settings, tmp_path):

@@ -250,7 +250,7 @@ def test_add_field_and_index_reach_every_portal_and_spare_as_a_fresh_schema_has_
 ):
     throwaway(FIELD)
     schemas = _tenant_schemas()
-    assert any(schema.startswith("spare_") for schema in schemas) and "portal_test" in schemas
+    assert any(schema.startswith("spare_") for schema in schemas) and test_portal.schema_name in schemas
 
     out, _ = _run("-v", "2")
 
@@ -306,7 +306,7 @@ def test_a_data_dependent_failure_stops_only_its_schemas_and_a_second_run_retrie
     with pytest.raises(CommandError) as failed:
         _run()
 
-    assert str(failed.value) == "2 schema(s) failed: portal_fleet_bad_1, portal_fleet_bad_2"
+    assert str(failed.value) == f"2 schema(s) failed: {', '.join(sorted(portal.schema_name for portal in bad))}"
     for portal in bad:
         assert _catalog(portal.schema_name) == before[portal.schema_name]  # rolled back whole: no column either
         row = PortalMigration.objects.get(portal=portal)
@@ -320,7 +320,7 @@ def test_a_data_dependent_failure_stops_only_its_schemas_and_a_second_run_retrie
     outcomes.clear()
     out, _ = _run("-v", "2")
 
-    assert sorted(outcome.schema_name for outcome in outcomes) == ["portal_fleet_bad_1", "portal_fleet_bad_2"]
+    assert sorted(outcome.schema_name for outcome in outcomes) == sorted(portal.schema_name for portal in bad)
     assert all(outcome.applied == (f"{APP}.{FIELD}", f"{APP}.{CHECK}") for outcome in outcomes)
     schemas = _tenant_schemas()
     assert f"{len(schemas)} portal and spare schema(s): {len(schemas) - 2} current, 2 behind" in out
@@ -388,7 +388,7 @@ def test_the_first_run_makes_the_outcome_table_in_the_public_schema_before_writi
     _run()
 
     assert [(outcome.schema_name, outcome.applied) for outcome in outcomes] == [
-        ("public", ("portals.0005_portalmigration",))
+        ("public", ("portals.0005_portalmigration", "portals.0006_domain_verification"))
     ]
     recorded = dict(PortalMigration.objects.values_list("portal__schema_name", "state"))
     assert recorded == {schema: "current" for schema in ["public", *_tenant_schemas()]}
@@ -425,7 +425,7 @@ def test_plan_lists_what_would_run_and_writes_nothing(session_admin, spare_pool,
         f"{len(schemas)} portal and spare schema(s): 0 current, {len(schemas)} behind",
         f"plan 1: {len(schemas) + 1} schema(s) missing {APP}.{FIELD}",
     ]
-    assert "  portal_fleet_planned (portal fleet-planned)" in lines
+    assert f"  {portal.schema_name} (portal fleet-planned)" in lines
     assert all(query["sql"].lstrip().upper().startswith(("SELECT", "WITH")) for query in queries)
     assert {schema: _catalog(schema) for schema in schemas} == before
     assert (APP, FIELD) not in _applied("public")

@@ -9,7 +9,7 @@ from django_tenants.utils import tenant_context
 from accounts.models import Organization, OrgMembership
 from customer_portal.models import PortalUser
 from portals.models import Domain, Portal
-from tests.conftest import bearer_client, invite, make_portal, schema_exists
+from tests.conftest import bearer_client, invite, make_portal, schema_exists, verified_custom_domain
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -93,27 +93,30 @@ def test_create_returns_the_portal_with_its_schema_and_domain(owner_api, owner):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "organization_id", "name", "slug", "domain", "custom_domain", "user_count", "created_at", "updated_at"
+        "id", "organization_id", "name", "slug", "domain", "custom_domain", "custom_domain_status",
+        "custom_domain_verification", "user_count", "created_at", "updated_at",
     }  # fmt: skip
     assert body["name"] == "Acme"
     assert body["slug"] == "acme"
     assert body["domain"] == "acme.localhost"
     assert body["custom_domain"] == "portal.acme-corp.com"
+    assert body["custom_domain_status"] == "pending"
     assert body["user_count"] == 0
     assert body["organization_id"] == str(owner.organizations.get().id)
     portal = Portal.objects.get(id=body["id"])
     assert portal.created_by == owner
-    assert portal.schema_name == "portal_acme"
-    assert schema_exists("portal_acme")
+    assert portal.schema_name == f"portal_{portal.id.hex}"  # from the id, never the (reusable) slug
+    assert schema_exists(portal.schema_name)
     assert set(portal.domains.values_list("domain", "is_primary", "is_custom")) == {
         ("acme.localhost", True, False),
         ("portal.acme-corp.com", False, True),
     }
 
 
-def test_the_new_portal_answers_on_its_hosts_at_once(owner_api, django_capture_on_commit_callbacks):
+def test_the_new_portal_answers_on_its_hosts_at_once(owner_api, django_capture_on_commit_callbacks, dns_zone):
     with django_capture_on_commit_callbacks(execute=True):
-        _create(owner_api, custom_domain="portal.acme.example")
+        created = _create(owner_api, custom_domain="portal.acme.example").json()
+        verified_custom_domain(owner_api, dns_zone, created)
 
     for host in ("acme.localhost", "portal.acme.example"):
         response = owner_api.get("/healthz", HTTP_HOST=host)
@@ -292,14 +295,18 @@ def test_update_renames_and_sets_the_custom_domain(owner_api, method):
     assert response.json()["slug"] == "acme"  # the slug and default domain never change
 
 
-def test_update_with_null_removes_the_custom_domain_and_routing_follows(owner_api, django_capture_on_commit_callbacks):
+def test_update_with_null_removes_the_custom_domain_and_routing_follows(
+    owner_api, django_capture_on_commit_callbacks, dns_zone
+):
     with django_capture_on_commit_callbacks(execute=True):
-        portal = _create(owner_api, custom_domain="old.acme.com").json()
+        portal = verified_custom_domain(owner_api, dns_zone, _create(owner_api, custom_domain="old.acme.com").json())
     assert owner_api.get("/healthz", HTTP_HOST="old.acme.com").status_code == 200  # now cached
 
     with django_capture_on_commit_callbacks(execute=True):
         moved = owner_api.patch(f"/v1/portal/{portal['id']}", {"custom_domain": "new.acme.com"}, format="json")
-    assert moved.json()["custom_domain"] == "new.acme.com"
+        assert moved.json()["custom_domain"] == "new.acme.com"
+        assert moved.json()["custom_domain_status"] == "pending"  # a new domain needs its own proof
+        verified_custom_domain(owner_api, dns_zone, moved.json())
     assert owner_api.get("/healthz", HTTP_HOST="old.acme.com").status_code == 404
     assert owner_api.get("/healthz", HTTP_HOST="new.acme.com").status_code == 200
 

@@ -12,7 +12,7 @@ from customer_portal.features import FEATURE_CATALOG
 from customer_portal.models import Feature
 from portals.errors import PortalsError
 from portals.models import Portal
-from portals.provisioning import schema_name_for_slug, spare_pool_refill
+from portals.provisioning import spare_pool_refill
 from portals.services import portal_delete
 from tests.conftest import make_portal
 from tests.jobs import run_jobs
@@ -55,12 +55,15 @@ def _schemas(prefix: str) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+def _portal_schemas_without_a_row() -> set[str]:
+    return _schemas("portal_") - set(Portal.objects.values_list("schema_name", flat=True))
+
+
 def test_a_portal_from_a_spare_matches_a_freshly_migrated_schema(session_admin, spare_pool):
     portal = make_portal(session_admin, name="Compared", slug="compared")
-    assert portal.schema_name == "portal_compared"
     Portal(schema_name="fresh_reference").create_schema(verbosity=0)  # the default django-tenants path
 
-    from_spare, fresh = _catalog("portal_compared"), _catalog("fresh_reference")
+    from_spare, fresh = _catalog(portal.schema_name), _catalog("fresh_reference")
 
     assert from_spare["relations"], "the catalog query found nothing"
     assert from_spare == fresh
@@ -93,7 +96,7 @@ def test_a_failure_mid_create_leaves_nothing_behind(session_admin, spare_pool, m
         make_portal(session_admin, name="Boom", slug="boom")
 
     assert not Portal.objects.filter(slug="boom").exists()
-    assert not _schemas("portal_boom")
+    assert not _portal_schemas_without_a_row()
     assert set(Portal.objects.filter(is_spare=True).values_list("schema_name", flat=True)) == spares_before
     assert spares_before <= _schemas("spare_")
 
@@ -103,8 +106,8 @@ def test_an_empty_pool_falls_back_to_migrating_and_says_so(session_admin, caplog
 
     portal = make_portal(session_admin, name="Slow", slug="slow")
 
-    assert portal.schema_name == "portal_slow"
-    assert _catalog("portal_slow")["features"]
+    assert portal.schema_name == f"portal_{portal.id.hex}"
+    assert _catalog(portal.schema_name)["features"]
     assert "spare schema pool is empty" in caplog.text
 
 
@@ -118,11 +121,26 @@ def test_refill_tops_the_pool_up_and_no_further(spare_pool):
     assert Portal.objects.filter(is_spare=True).count() == before + 1
 
 
-def test_long_slugs_make_valid_distinct_schema_names():
-    first, second = schema_name_for_slug("a" * 60 + "-one"), schema_name_for_slug("a" * 60 + "-two")
+def test_a_slug_used_again_never_gets_the_old_schema_name(session_admin):
+    first = make_portal(session_admin, name="Shared", slug="shared-name")
+    first_schema = first.schema_name
+    portal_delete(portal=first)
 
-    assert len(first) <= 63 and len(second) <= 63
-    assert first != second
+    second = make_portal(session_admin, name="Shared again", slug="shared-name")
+
+    assert second.id != first.id
+    assert second.schema_name == f"portal_{second.id.hex}" != first_schema
+    assert first_schema == f"portal_{first.id.hex}"
+
+
+def test_spares_are_named_from_their_id_and_keep_it_as_portals(session_admin):
+    spare = Portal.objects.filter(is_spare=True).order_by("created_at").first()
+    assert spare.schema_name == f"spare_{spare.id.hex}"
+
+    portal = make_portal(session_admin, name="From a spare", slug="from-a-spare")
+
+    assert portal.id == spare.id
+    assert portal.schema_name == f"portal_{spare.id.hex}"
 
 
 def _race(session_admin_id: Any, bodies: list[dict[str, str]]) -> list[Any]:
@@ -185,8 +203,9 @@ def test_concurrent_creates_one_wins_the_rest_get_422_and_no_orphan(session_admi
         # Every spare row still has its schema, and no schema was left without a row.
         spare_rows = set(Portal.objects.filter(is_spare=True).values_list("schema_name", flat=True))
         assert spare_rows == _schemas("spare_")
-        assert _schemas("portal_race") == {winners[0].schema_name}
+        assert winners[0].schema_name in _schemas("portal_")
+        assert not _portal_schemas_without_a_row()
     finally:
         for winner in [outcome for outcome in outcomes if isinstance(outcome, Portal)]:
             _delete_committed(winner)
-    assert not _schemas("portal_race")
+    assert not _schemas(winners[0].schema_name)

@@ -73,3 +73,25 @@ def test_the_public_tenant_and_main_host_domains_exist_once():
     public = Portal.objects.get(schema_name=get_public_schema_name())
     assert public.organization is None
     assert sorted(Domain.objects.filter(tenant=public).values_list("domain", flat=True)) == sorted(settings.MAIN_HOSTS)
+
+
+def test_a_route_cached_before_its_portal_was_deleted_elsewhere_is_a_404_and_forgotten(
+    owner, owner_api, django_capture_on_commit_callbacks
+):
+    """Another instance deleted the portal: this one never heard (its on-commit forget did not run here)."""
+    from django.core.cache import caches
+
+    from portals.services import portal_delete
+    from tests.conftest import make_portal
+
+    with django_capture_on_commit_callbacks(execute=True):
+        portal = make_portal(owner, name="Shared", slug="shared")
+    assert owner_api.get("/v1/customer-portal/users", HTTP_HOST="shared.localhost").status_code == 200
+    assert caches["routing"].get("host:shared.localhost")["schema_name"] == portal.schema_name  # cached
+
+    portal_delete(portal=portal)  # its on-commit callbacks (forget the route) never run in this process
+    response = owner_api.get("/v1/customer-portal/users", HTTP_HOST="shared.localhost")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    assert caches["routing"].get("host:shared.localhost") is None

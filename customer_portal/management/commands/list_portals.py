@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 str(row["name"]),
                 organizations[row["id"]],
                 str(row["domain"]),
-                str(row["custom_domain"] or "-"),
+                f"{row['custom_domain']} ({row['custom_domain_status']})" if row["custom_domain"] else "-",
                 str(row["user_count"]),
                 migrations[portal.id].state if portal.id in migrations else "-",
             )
