@@ -52,9 +52,10 @@ def site(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[LiveSite]:
 
 
 def _invitation(site: LiveSite, email: str) -> tuple[str, int]:
+    [(schema,)] = site.sql("SELECT schema_name FROM portals_portal WHERE slug = %s", ["demo"])
     [row] = site.sql(
-        "SELECT i.delivery_status, i.delivery_attempts FROM portal_demo.customer_portal_invitation i"
-        " JOIN portal_demo.customer_portal_portaluser u ON u.id = i.portal_user_id WHERE u.email = %s",
+        f'SELECT i.delivery_status, i.delivery_attempts FROM "{schema}".customer_portal_invitation i'  # noqa: S608
+        f' JOIN "{schema}".customer_portal_portaluser u ON u.id = i.portal_user_id WHERE u.email = %s',
         [email],
     )
     return row[0], row[1]

@@ -138,7 +138,7 @@ def test_quickstart_serves_with_a_worker_that_delivers_the_demo_invitation_and_d
             quickstart.wait()
 
             # Linux tells the worker (PR_SET_PDEATHSIG): it stops as on any SIGTERM.
-            wait_until(lambda: "Stopped worker on all queues" in quickstart.log(), timeout=30, what="the worker's stop")
+            wait_until(lambda: "Stopped worker on all queues" in quickstart.log(), timeout=90, what="the worker's stop")
             wait_until(lambda: not worker.is_running(), timeout=10, what="the worker's exit")
             assert "Stop requested" in quickstart.log()
         finally:
