@@ -25,11 +25,10 @@ from bench.scenarios import bearer_token, fresh_portal
 from bench.server import BenchServer
 from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import PortalUser
-from customer_portal.selectors import USER_COUNT_BATCH
 from customer_portal.services import portal_session_open, portal_users_invite
 from customer_portal.tokens import portal_token_pair
 from portals.models import Portal, portal_host
-from portalsite.db import tenant_connection
+from portalsite.db import SCHEMAS_PER_STATEMENT, tenant_connection
 
 PORTAL_USERS = 10_000
 PAGE = 50
@@ -187,8 +186,8 @@ def _queries_per_request(*, admin: User, hot: HotPortal, main_host: str) -> list
         if key == "token_obtain":
             member_token["access"] = response.json()["access"]
         if key == "portal_list":
-            # The user counts read the portals' schemas in one statement per USER_COUNT_BATCH portals.
-            pinned = 4 + math.ceil(len(response.json()) / USER_COUNT_BATCH)
+            # The user counts read the portals' schemas in one statement per SCHEMAS_PER_STATEMENT portals.
+            pinned = 4 + math.ceil(len(response.json()) / SCHEMAS_PER_STATEMENT)
         counts.append(QueryCount(key, label, measured[0], measured[1], pinned, pinned_by))
     return counts
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
 from portals.models import Portal
+from portalsite.db import schema_batches
 from portalsite.errors import NotFoundError, uuid_or_not_found, valid_uuids
 
 
@@ -149,19 +150,13 @@ def portal_stats() -> PortalStats:
     )
 
 
-# Portals per counting statement: each portal's table takes a few locks until the statement ends
-# (autocommit), and one statement over thousands of schemas would exhaust PostgreSQL's lock table.
-USER_COUNT_BATCH = 200
-
-
 def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
-    """Non-revoked users per portal, read from the portals' schemas in one query per 200 portals
+    """Non-revoked users per portal, read from the portals' schemas in one query per SCHEMAS_PER_STATEMENT portals
     (from any schema: each table is named with its schema)."""
     portals = list(portals)
     table = connection.ops.quote_name(PortalUser._meta.db_table)
     counts: dict[uuid.UUID, int] = {}
-    for start in range(0, len(portals), USER_COUNT_BATCH):
-        batch = portals[start : start + USER_COUNT_BATCH]
+    for batch in schema_batches(portals):
         selects = [
             f"SELECT %s::uuid, count(*) FROM {connection.ops.quote_name(portal.schema_name)}.{table} "  # noqa: S608
             "WHERE status <> %s"

@@ -39,7 +39,7 @@ from customer_portal.selectors import (
 )
 from portals.caching import portal_config_forget_on_commit
 from portals.models import Portal
-from portalsite.db import model_attnames, tenant_connection
+from portalsite.db import model_attnames, schema_batches, tenant_connection
 from portalsite.errors import ApplicationError, FieldError, NotFoundError, uuid_or_not_found, valid_uuids
 
 logger = logging.getLogger(__name__)
@@ -639,9 +639,6 @@ def portal_housekeeping_each(*, portals: Iterable["Portal"]) -> HousekeepingSumm
     return summary
 
 
-SESSION_END_BATCH = 200  # portal schemas per statement (each UPDATE locks its tables until the statement ends)
-
-
 def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
     """End every live portal session of the account, in every portal: one statement per 200 portal schemas
     (data-modifying CTEs). Returns how many sessions ended."""
@@ -652,8 +649,7 @@ def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
         Portal.objects.filter(is_spare=False, organization__isnull=False).values_list("schema_name", flat=True)
     )
     ended = 0
-    for start in range(0, len(schemas), SESSION_END_BATCH):
-        batch = schemas[start : start + SESSION_END_BATCH]
+    for batch in schema_batches(schemas):
         updates = [
             f"u{index} AS (UPDATE {quote(schema)}.{sessions} SET ended_at = now() WHERE ended_at IS NULL "  # noqa: S608
             f"AND portal_user_id IN (SELECT id FROM {quote(schema)}.{members} WHERE global_user_id = %s) "

@@ -50,13 +50,10 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name
 
 from portals.models import Portal, PortalMigration
-from portalsite.db import tenant_connection
+from portalsite.db import schema_batches, tenant_connection
 
 MigrationKey = tuple[str, str]
 
-# Schemas per catalog statement: each `django_migrations` read holds locks on the table and its index
-# until the statement ends, in the lock table every session shares (see portals.selectors).
-SCAN_BATCH = 200
 # Outcomes written to PortalMigration per statement while a run goes on.
 RECORD_BATCH = 200
 # Session-level advisory lock: one run at a time per database ("fleet" in ASCII).
@@ -228,7 +225,7 @@ def _has_table(schema_name: str) -> bool:
 def fleet_scan(*, portal: Portal | None = None, expected: frozenset[MigrationKey] | None = None) -> FleetScan:
     """Every schema with a tenant row (or only `portal`'s), the public one first, and what each is missing.
 
-    One directory query, then one catalog query per SCAN_BATCH schemas; no migration machinery per schema.
+    One directory query, then one catalog query per SCHEMAS_PER_STATEMENT schemas; no migration machinery per schema.
     """
     expected = fleet_expected_migrations() if expected is None else expected
     schemas = _directory(portal=portal)
@@ -240,8 +237,7 @@ def fleet_scan(*, portal: Portal | None = None, expected: frozenset[MigrationKey
     apps, names = [app for app, _ in ordered], [name for _, name in ordered]
     table = connection.ops.quote_name(MigrationRecorder.Migration._meta.db_table)
     found: dict[str, set[MigrationKey]] = {}
-    for start in range(0, len(scanned), SCAN_BATCH):
-        batch = scanned[start : start + SCAN_BATCH]
+    for batch in schema_batches(scanned):
         selects = [
             f"SELECT %s, e.app, e.name FROM expected e WHERE NOT EXISTS "  # noqa: S608
             f"(SELECT 1 FROM {connection.ops.quote_name(schema.schema_name)}.{table} m "

@@ -1,16 +1,31 @@
 """Helpers about the database connection itself (not its data)."""
 
 import functools
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from django.db import OperationalError, connection, models
 
 if TYPE_CHECKING:
     from portalsite.db_backend.base import DatabaseWrapper
 
+T = TypeVar("T")
+
 # Django's default connection as what it is (settings' ENGINE): django-tenants' wrapper, which knows its
 # schema, with our additions. The same proxy as `django.db.connection`, typed once instead of at each use.
 tenant_connection = cast("DatabaseWrapper", connection)
+
+
+# Portal schemas one statement may touch: each schema's tables take locks until the statement ends, in the
+# lock table every session shares (max_locks_per_transaction x connections: 6,400 by default), and one
+# statement over thousands of schemas would exhaust it. Statements over many schemas go in batches of this.
+SCHEMAS_PER_STATEMENT = 200
+
+
+def schema_batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`items` (portals or schemas) in batches of SCHEMAS_PER_STATEMENT, one statement each."""
+    for start in range(0, len(items), SCHEMAS_PER_STATEMENT):
+        yield items[start : start + SCHEMAS_PER_STATEMENT]
 
 
 @functools.cache

@@ -348,8 +348,9 @@ def test_user_counts_are_read_in_batches_so_many_portals_never_exhaust_the_lock_
     owner, spare_pool, monkeypatch, django_assert_num_queries
 ):
     from customer_portal import selectors
+    from portalsite import db
 
-    monkeypatch.setattr(selectors, "USER_COUNT_BATCH", 2)
+    monkeypatch.setattr(db, "SCHEMAS_PER_STATEMENT", 2)
     portals = [make_portal(owner, name=f"Batch {n}") for n in range(5)]
     for n, portal in enumerate(portals):  # portal n has n users, one more revoked (not counted)
         invite(portal, *[f"user{index}@example.com" for index in range(n)], "revoked@example.com")
