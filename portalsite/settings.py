@@ -244,6 +244,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "portal", "description": "`/v1/portal`: an organization's portals and their people (org admins)."},
         {"name": "customer-portal", "description": "`/v1/customer-portal`: one portal, by its host or `X-Portal-ID`."},
         {"name": "auth", "description": "`/v1/auth`: token pairs for accounts and portal logins."},
+        {"name": "audit", "description": "`/v1/audit-events`: the audit trail of the caller's organizations."},
         {"name": "operations", "description": "Health of the service."},
     ],
     "ENUM_NAME_OVERRIDES": {
