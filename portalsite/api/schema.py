@@ -47,7 +47,7 @@ TOTAL_COUNT_HEADER = OpenApiParameter(
 
 
 # Operations are grouped by API group, the first path segment after /v1 (anything else: operations).
-_TAGS = {"portal": "portal", "customer-portal": "customer-portal", "auth": "auth"}
+_TAGS = {"portal": "portal", "customer-portal": "customer-portal", "auth": "auth", "audit-events": "audit"}
 
 
 class AutoSchema(openapi.AutoSchema):
