@@ -262,6 +262,22 @@ EMAIL_RETRY_SCHEDULE = [
 ]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portalsite <noreply@localhost>")
 
+# Webhooks ------------------------------------------------------------------
+
+# Seconds an endpoint has, from connecting to the end of its answer; any 2xx within it is a success.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=15.0)
+# A failed delivery is tried again after these many seconds, one step per failed try, then `failed`
+# (Svix's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+WEBHOOK_RETRY_SCHEDULE = [
+    int(seconds)
+    for seconds in env.list("WEBHOOK_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
+]
+# An endpoint whose every delivery has failed for this long is disabled (a `webhook_endpoint.disabled` event).
+WEBHOOK_DISABLE_AFTER = timedelta(seconds=env.int("WEBHOOK_DISABLE_AFTER", default=5 * 24 * 3600))
+# Development and tests only: accept plain-http URLs, and hosts on loopback, private or link-local networks.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+
 # Static files and i18n -----------------------------------------------------
 
 STATIC_URL = "/static/"
