@@ -80,6 +80,7 @@ SHARED_APPS = [
     "procrastinate.contrib.django",  # the job queue's tables, in public; before our apps, whose tasks.py it imports
     "axes",
     "accounts",
+    "events",
     "portals",
 ]
 TENANT_APPS = [
@@ -103,6 +104,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who acts, through what, from where: the context every audit event is recorded with (events.context).
+    "events.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out admin login into the lockout page (accounts.lockout).

@@ -22,6 +22,7 @@ from customer_portal.api.portal import request_names_a_portal, request_portal
 from customer_portal.models import PortalSession
 from customer_portal.services import portal_session_touch
 from customer_portal.tokens import PORTAL_CLAIM, SESSION_CLAIM
+from events.context import Actor, audit_actor_set
 from portalsite.requests import django_request
 
 VERIFIED_TOKENS_KEPT = 1024  # per worker: about 1 MB
@@ -73,6 +74,8 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
         if session is None:
             return self._account(token, request), token  # an account-level token (org admins)
         django_request(request).portal_session = session  # type: ignore[attr-defined]
+        member = session.portal_user
+        audit_actor_set(Actor(type="portal_user", id=str(member.id), email=member.email))
         # The session query already proved the account active: no second lookup for the user.
         return TokenUser(token), token
 

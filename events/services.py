@@ -1,0 +1,174 @@
+"""Recording events: `record` (one change) and `record_many` (a bulk write, one event per entity), each called
+inside the transaction of the change it records, so the event commits or rolls back with it."""
+
+import functools
+import ipaddress
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name
+
+from events.chain import event_hash
+from events.context import Actor, audit_context_get
+from events.models import AuditChain, AuditEvent
+
+# Rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement.
+ROWS_PER_STATEMENT = 2000
+# `changes` never carries a secret: a field whose name says it might be one is refused outright.
+SECRET_WORDS = ("password", "secret", "token")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an event is about: `type` (portal, portal_user, invitation, ...), its id and a human label."""
+
+    type: str
+    id: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One event of a bulk write, before it is recorded."""
+
+    action: str
+    target: Target
+    changes: dict[str, Any] | None = None
+
+
+def record(
+    *,
+    action: str,
+    organization_id: uuid.UUID | str,
+    portal_id: uuid.UUID | str | None = None,
+    target: Target,
+    changes: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> AuditEvent:
+    """Record one event of `organization_id` (and `portal_id`) in the caller's transaction.
+
+    `changes` is `{field: [before, after]}` of the fields that changed; `actor` overrides the context's (an
+    anonymous request that becomes someone, such as an accepted invitation). Two queries.
+    """
+    return record_many(
+        organization_id=organization_id,
+        portal_id=portal_id,
+        events=[Pending(action=action, target=target, changes=changes)],
+        actor=actor,
+    )[0]
+
+
+def record_many(
+    *,
+    organization_id: uuid.UUID | str,
+    portal_id: uuid.UUID | str | None = None,
+    events: Sequence[Pending],
+    actor: Actor | None = None,
+) -> list[AuditEvent]:
+    """Record `events` of one organization in the caller's transaction, in order: two queries for up to
+    ROWS_PER_STATEMENT events, whatever their number.
+
+    Lock contract: takes the organization's chain head row lock (held until the caller's transaction ends), so
+    concurrent writers in one organization append one after the other. Call it after the caller's own locks.
+    """
+    if not events:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("events are recorded inside the transaction of the change they record")
+    context = audit_context_get()
+    who = actor or context.current_actor()
+    now = timezone.now()
+    rows = [
+        AuditEvent(
+            occurred_at=now,
+            action=event.action,
+            organization_id=uuid.UUID(str(organization_id)),
+            portal_id=uuid.UUID(str(portal_id)) if portal_id else None,
+            actor_type=who.type,
+            actor_id=who.id,
+            actor_email=who.email,
+            via=context.via,
+            ip_address=_ip(context.ip_address),
+            user_agent=context.user_agent[:512],
+            target_type=event.target.type,
+            target_id=str(event.target.id),
+            target_label=event.target.label[:255],
+            changes=_json_changes(event.changes),
+            request_id=context.request_id,
+        )
+        for event in events
+    ]
+    _chain_append(rows)
+    return rows
+
+
+def _ip(value: str | None) -> str | None:
+    """The address as PostgreSQL's inet prints it back (so the hash of the row read back is the same)."""
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _json_changes(changes: dict[str, Any] | None) -> dict[str, Any]:
+    """`changes` as it reads back from jsonb (dates and ids as strings), refusing anything named like a secret."""
+    for name in changes or {}:
+        if any(word in name.lower() for word in SECRET_WORDS):
+            raise ValueError(f"audit changes must not carry secrets ({name!r})")
+    loaded: dict[str, Any] = json.loads(json.dumps(changes or {}, cls=DjangoJSONEncoder))
+    return loaded
+
+
+def _table(model: type[AuditEvent] | type[AuditChain]) -> str:
+    quote = connection.ops.quote_name
+    return f"{quote(get_public_schema_name())}.{quote(model._meta.db_table)}"
+
+
+@functools.cache
+def _head_sql() -> str:
+    """Take `n` numbers in the organization's chain: returns the last one taken and the hash before them.
+    The upsert locks the head row; a writer that waited reads the head its predecessor committed."""
+    chain = _table(AuditChain)
+    return (
+        f'INSERT INTO {chain} ("organization_id", "seq", "hash", "pruned_seq", "pruned_hash") '  # noqa: S608
+        "VALUES (%s, %s, '', 0, '') "
+        f'ON CONFLICT ("organization_id") DO UPDATE SET "seq" = {chain}."seq" + EXCLUDED."seq" '
+        'RETURNING "seq", "hash"'
+    )
+
+
+@functools.lru_cache(maxsize=8)  # a few shapes: single events, and the last chunk of a bulk write
+def _insert_sql(rows: int) -> str:
+    """Store the new head hash and insert `rows` events, in one statement (a data-modifying CTE)."""
+    fields = AuditEvent._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * rows)
+    return (
+        f'WITH head AS (UPDATE {_table(AuditChain)} SET "hash" = %s WHERE "organization_id" = %s) '  # noqa: S608
+        f"INSERT INTO {_table(AuditEvent)} ({columns}) VALUES {values}"
+    )
+
+
+def _chain_append(rows: list[AuditEvent]) -> None:
+    organization_id = rows[0].organization_id
+    with connection.cursor() as cursor:
+        cursor.execute(_head_sql(), [organization_id, len(rows)])
+        last_seq, prev_hash = cursor.fetchone()
+        for seq, row in enumerate(rows, start=last_seq - len(rows) + 1):
+            row.seq, row.prev_hash = seq, prev_hash
+            row.hash = prev_hash = event_hash(row)
+        fields = AuditEvent._meta.concrete_fields
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            params: list[Any] = [rows[-1].hash, organization_id]
+            for row in chunk:
+                params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
+            cursor.execute(_insert_sql(len(chunk)), params)
+    for row in rows:
+        row._state.adding, row._state.db = False, connection.alias
