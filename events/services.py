@@ -17,6 +17,7 @@ from django_tenants.utils import get_public_schema_name
 from events.chain import event_hash
 from events.context import Actor, audit_context_get
 from events.models import AuditChain, AuditEvent
+from events.webhook_queue import webhook_deliveries_queue
 
 # Rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement.
 ROWS_PER_STATEMENT = 2000
@@ -105,6 +106,7 @@ def record_many(
         for event in events
     ]
     _chain_append(rows)
+    webhook_deliveries_queue(events=rows)  # their deliveries, in this transaction (events.webhook_queue)
     return rows
 
 

@@ -20,6 +20,7 @@ to RESPONSE_BODY_LIMIT bytes, for the attempt's record, and the rest is never re
 import base64
 import contextlib
 import http.client
+import ipaddress
 import json
 import secrets
 import socket
@@ -119,6 +120,14 @@ def _parts(url: str) -> tuple[str, str, int, str]:
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80), path
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def webhook_target(url: str) -> WebhookTarget:
     """Check `url` against the policy and resolve its host now; raises WebhookUrlRefused saying why.
 
@@ -133,6 +142,8 @@ def webhook_target(url: str) -> WebhookTarget:
     if not settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
         for address in addresses:
             refusal = _address_refusal(address)
+            if refusal is not None and _is_address(host):
+                raise WebhookUrlRefused(f"{address} is {refusal}.")
             if refusal is not None:
                 raise WebhookUrlRefused(f"The host {host} resolves to {address}, {refusal}.")
     return WebhookTarget(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
@@ -150,9 +161,10 @@ def webhook_url_validate(url: str, *, loc: Sequence[str | int] = ("url",)) -> st
 # Signing ---------------------------------------------------------------------------------------
 
 
-def webhook_body(*, event_id: str, event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str:
-    """The JSON a delivery carries, exactly as signed: `{"id", "type", "timestamp", "data"}`."""
-    message = {"id": event_id, "type": event_type, "timestamp": occurred_at.isoformat(), "data": data}
+def webhook_body(*, event_id: str, event_type: str, timestamp: str, data: Mapping[str, Any]) -> str:
+    """The JSON a delivery carries, exactly as signed: `{"id", "type", "timestamp", "data"}` (`timestamp`:
+    when the event happened, ISO 8601)."""
+    message = {"id": event_id, "type": event_type, "timestamp": timestamp, "data": data}
     return json.dumps(message, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -31,7 +31,7 @@ def _body() -> str:
     return webhook_body(
         event_id=EVENT_ID,
         event_type="portal.created",
-        occurred_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+        timestamp="2026-12-01T12:00:00Z",
         data={"id": EVENT_ID, "action": "portal.created", "target": {"type": "portal", "id": "p1", "label": "Acme"}},
     )
 
@@ -46,16 +46,16 @@ def _body() -> str:
         ("ftp://hooks.example.com/in", "must start with https://"),
         ("https:///in", "has no host"),
         ("https://user:pw@hooks.example.com/in", "must not contain a user name or password"),
-        ("https://127.0.0.1/in", "127.0.0.1, a loopback address"),
-        ("https://[::1]/in", "::1, a loopback address"),
-        ("https://[::ffff:127.0.0.1]/in", "127.0.0.1, a loopback address"),
-        ("https://10.1.2.3/in", "10.1.2.3, a private address"),
-        ("https://192.168.0.10/in", "192.168.0.10, a private address"),
-        ("https://169.254.169.254/latest/meta-data", "169.254.169.254, a link-local address"),
-        ("https://[fe80::1]/in", "fe80::1, a link-local address"),
-        ("https://224.0.0.251/in", "224.0.0.251, a multicast address"),
-        ("https://0.0.0.0/in", "0.0.0.0, an unspecified address"),
-        ("https://100.64.0.1/in", "100.64.0.1, not a public address"),
+        ("https://127.0.0.1/in", "127.0.0.1 is a loopback address"),
+        ("https://[::1]/in", "::1 is a loopback address"),
+        ("https://[::ffff:127.0.0.1]/in", "127.0.0.1 is a loopback address"),
+        ("https://10.1.2.3/in", "10.1.2.3 is a private address"),
+        ("https://192.168.0.10/in", "192.168.0.10 is a private address"),
+        ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
+        ("https://[fe80::1]/in", "fe80::1 is a link-local address"),
+        ("https://224.0.0.251/in", "224.0.0.251 is a multicast address"),
+        ("https://0.0.0.0/in", "0.0.0.0 is an unspecified address"),
+        ("https://100.64.0.1/in", "100.64.0.1 is not a public address"),
     ],
 )
 def test_it_refuses_urls_outside_the_policy(settings, url, reason):
@@ -144,7 +144,7 @@ def test_a_receiver_verifies_a_delivery_with_the_standardwebhooks_package(receiv
     assert payload == {
         "id": EVENT_ID,
         "type": "portal.created",
-        "timestamp": "2026-12-01T12:00:00+00:00",
+        "timestamp": "2026-12-01T12:00:00Z",
         "data": json.loads(_body())["data"],
     }
     with pytest.raises(WebhookVerificationError):

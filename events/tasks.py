@@ -1,0 +1,24 @@
+"""Jobs of the events app: webhook deliveries, one job per (event, endpoint)."""
+
+from procrastinate.job_context import JobContext
+
+from events.webhook_queue import DELIVER_ONCE_TASK, DELIVER_TASK, WEBHOOK_QUEUE
+from events.webhook_services import WebhookDeliveryFailed, webhook_delivery_attempt
+from portalsite.jobs import ScheduledRetry, app
+
+WEBHOOK_RETRY = ScheduledRetry(setting="WEBHOOK_RETRY_SCHEDULE", retry_on=(WebhookDeliveryFailed,))
+
+
+@app.task(name=DELIVER_TASK, queue=WEBHOOK_QUEUE, pass_context=True, retry=WEBHOOK_RETRY)
+def deliver_webhook(context: JobContext, *, delivery_id: str) -> str:
+    """Try one delivery (events.webhook_services.webhook_delivery_attempt). A failed try raises, and the job
+    runs again after the next step of WEBHOOK_RETRY_SCHEDULE; on the schedule's last step it is final."""
+    return webhook_delivery_attempt(
+        delivery_id=delivery_id, retry_in=WEBHOOK_RETRY.delay(attempts=context.job.attempts)
+    )
+
+
+@app.task(name=DELIVER_ONCE_TASK, queue=WEBHOOK_QUEUE)
+def deliver_webhook_once(*, delivery_id: str) -> str:
+    """A manual retry: one try of the delivery, `failed` again if it fails."""
+    return webhook_delivery_attempt(delivery_id=delivery_id, retry_in=None)
