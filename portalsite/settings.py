@@ -244,12 +244,17 @@ SPECTACULAR_SETTINGS = {
         {"name": "portal", "description": "`/v1/portal`: an organization's portals and their people (org admins)."},
         {"name": "customer-portal", "description": "`/v1/customer-portal`: one portal, by its host or `X-Portal-ID`."},
         {"name": "auth", "description": "`/v1/auth`: token pairs for accounts and portal logins."},
+        {
+            "name": "webhooks",
+            "description": "`/v1/webhooks`: signed deliveries of an organization's events (org admins).",
+        },
         {"name": "operations", "description": "Health of the service."},
     ],
     "ENUM_NAME_OVERRIDES": {
         "PortalUserStatusEnum": "customer_portal.models.PortalUser.Status",
         "InvitationStatusEnum": "customer_portal.models.Invitation.Status",
         "DeliveryStatusEnum": "customer_portal.models.EmailDelivery.DeliveryStatus",
+        "WebhookDeliveryStatusEnum": "events.webhook_models.WebhookDelivery.Status",
     },  # PATCH and PUT share PortalUpdateRequest (every field is optional)
 }
 

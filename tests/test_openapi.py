@@ -31,12 +31,13 @@ def test_operations_are_tagged_by_their_api_group(schema):
         ("/v1/customer-portal/config", "get"): ["customer-portal"],
         ("/v1/auth/token", "post"): ["auth"],
         ("/healthz", "get"): ["operations"],
+        ("/v1/webhooks/{webhook_id}/deliveries", "get"): ["webhooks"],
     }
     assert {key: tags[key] for key in expected} == expected
     assert {tag for operation_tags in tags.values() for tag in operation_tags} == {
-        "portal", "customer-portal", "auth", "operations"
+        "portal", "customer-portal", "auth", "webhooks", "operations"
     }  # fmt: skip
-    assert [tag["name"] for tag in schema["tags"]] == ["portal", "customer-portal", "auth", "operations"]
+    assert [tag["name"] for tag in schema["tags"]] == ["portal", "customer-portal", "auth", "webhooks", "operations"]
 
 
 def test_every_operation_documents_its_422(schema):
