@@ -1,0 +1,221 @@
+"""`python -m bench.webhooks [--quick] [--json FILE]`: webhook deliveries per second, real workers, a local receiver.
+
+See bench/README.md ("bench.webhooks"). Works in its own throwaway database (`bench_webhooks_portalsite`) on
+the configured server, dropped at the end; a real HTTP receiver (tests/webhook_receiver.py) listens on
+loopback in this process and takes 20 ms to answer each delivery; `manage.py worker` runs as the
+deployment runs it.
+
+One organization, one endpoint (every event). A batch of events is recorded the way a bulk invite
+records them (`record_many`, one transaction: its deliveries and their jobs are queued with it); then
+one worker is started and timed until the receiver has every delivery of the batch; then another
+batch with two workers. Each delivery must arrive exactly once (distinct `webhook-id`s) and verify with
+the endpoint's secret through the `standardwebhooks` package, as a receiver would check it.
+"""
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.entry import django_main
+
+DATABASE_NAME = "bench_webhooks_portalsite"
+RECEIVER_DELAY_SECONDS = 0.020
+DELIVERY_TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class WebhookPlan:
+    batch: int  # events recorded in one transaction, each a delivery to the one endpoint
+    worker_concurrency: int  # jobs each worker runs at once
+
+
+DEFAULT_WEBHOOKS = WebhookPlan(batch=1000, worker_concurrency=4)
+QUICK_WEBHOOKS = WebhookPlan(batch=300, worker_concurrency=4)
+
+
+@dataclass(frozen=True)
+class WebhookRun:
+    workers: int
+    received: int  # requests of this batch the receiver got
+    distinct: int  # distinct webhook-id among them: == received when none came twice
+    verified: int  # of them, signatures the standardwebhooks verifier accepted
+    expected: int
+    succeeded: int  # deliveries of the batch `succeeded` in the database afterwards
+    first_to_last_seconds: float
+    start_to_last_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return (self.received - 1) / self.first_to_last_seconds if self.first_to_last_seconds else 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.received == self.distinct == self.verified == self.expected == self.succeeded
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batches of 300 events instead of 1,000")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str]) -> int:
+    arguments = _arguments(argv)
+    plan = QUICK_WEBHOOKS if arguments.quick else DEFAULT_WEBHOOKS
+    logging.getLogger().setLevel(logging.WARNING)
+
+    from django.test.utils import override_settings
+
+    from bench import scenarios
+    from bench.database import BenchDatabaseBusy, bench_caches, throwaway_database
+    from bench.report import json_write, table
+    from bench.scenarios import log
+    from events.webhook_services import webhook_endpoint_create
+    from tests.webhook_receiver import Reply, WebhookReceiver
+
+    started = time.perf_counter()
+    log(f"bench.webhooks: {'quick' if arguments.quick else 'default'} run: {plan}")
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-routing-") as cache_dir,
+            throwaway_database(DATABASE_NAME) as database_name,
+            override_settings(
+                CACHES=bench_caches(Path(cache_dir)),
+                DEBUG=False,
+                WEBHOOK_ALLOW_HTTP=True,
+                WEBHOOK_ALLOW_PRIVATE_NETWORKS=True,
+            ),
+            WebhookReceiver(default=Reply(status=204, delay=RECEIVER_DELAY_SECONDS)) as receiver,
+        ):
+            log(f"throwaway database {database_name}; receiver on {receiver.url()}, "
+                f"{RECEIVER_DELAY_SECONDS * 1000:.0f} ms an answer")  # fmt: skip
+            organization, _admin = scenarios.bench_org_create()
+            endpoint = webhook_endpoint_create(organization=organization, url=receiver.url())
+            runs = [
+                _run(workers=count, organization=organization, endpoint=endpoint, receiver=receiver, plan=plan,
+                     database_name=database_name, cache_dir=Path(cache_dir))
+                for count in (1, 2)
+            ]  # fmt: skip
+    except BenchDatabaseBusy as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+
+    figures = _figures(runs, plan)
+    print(table(figures))
+    meta = {
+        "plan": asdict(plan),
+        "receiver_delay_ms": RECEIVER_DELAY_SECONDS * 1000,
+        "runs": [asdict(one) | {"per_second": one.per_second} for one in runs],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if arguments.json:
+        json_write(arguments.json, figures, meta)
+    log(f"done in {meta['seconds']} s")
+    return 0 if all(figure.passed is not False for figure in figures) else 1
+
+
+def _run(
+    *,
+    workers: int,
+    organization: Any,
+    endpoint: Any,
+    receiver: Any,
+    plan: WebhookPlan,
+    database_name: str,
+    cache_dir: Path,
+) -> WebhookRun:
+    from django.db import transaction
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    from bench.scenarios import log
+    from bench.server import BenchWorker
+    from events.services import Pending, Target, record_many
+    from events.webhook_models import WebhookDelivery
+
+    receiver.clear()
+    with transaction.atomic():
+        events = record_many(
+            organization_id=organization.id,
+            events=[
+                Pending(action="portal_user.invited", target=Target(type="portal_user", id=str(n), label=f"p{n}"))
+                for n in range(plan.batch)
+            ],
+        )
+    ids = {str(event.id) for event in events}
+    log(f"{plan.batch} events recorded, a delivery each; {workers} worker(s), concurrency {plan.worker_concurrency}")
+    start = time.monotonic()
+    processes = [
+        BenchWorker(
+            database_name=database_name,
+            cache_dir=cache_dir,
+            concurrency=plan.worker_concurrency,
+            WEBHOOK_ALLOW_HTTP="true",
+            WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+        )
+        for _ in range(workers)
+    ]
+    try:
+        deadline = start + DELIVERY_TIMEOUT_SECONDS
+        while len(batch := [r for r in receiver.received() if r.headers.get("webhook-id") in ids]) < plan.batch:
+            if time.monotonic() > deadline:
+                tails = "\n".join(process.log_tail() for process in processes)
+                raise RuntimeError(f"{len(batch)} of {plan.batch} deliveries in {DELIVERY_TIMEOUT_SECONDS} s:\n{tails}")
+            time.sleep(0.05)
+    finally:
+        for process in processes:
+            process.stop()  # SIGTERM: each finishes what it holds
+    batch = [r for r in receiver.received() if r.headers.get("webhook-id") in ids]  # anything sent twice shows
+    verifier, verified = Webhook(endpoint.secret), 0
+    for request in batch:
+        try:
+            verifier.verify(request.body, request.headers)
+        except WebhookVerificationError:
+            continue
+        verified += 1
+    times = sorted(request.received_at for request in batch)
+    one = WebhookRun(
+        workers=workers,
+        received=len(batch),
+        distinct=len({request.headers["webhook-id"] for request in batch}),
+        verified=verified,
+        expected=plan.batch,
+        succeeded=WebhookDelivery.objects.filter(event_id__in=ids, status="succeeded").count(),
+        first_to_last_seconds=round(times[-1] - times[0], 3),
+        start_to_last_seconds=round(times[-1] - start, 3),
+    )
+    log(
+        f"  {one.received} deliveries ({one.distinct} distinct, {one.verified} verified) in "
+        f"{one.first_to_last_seconds:.1f} s first to last: {one.per_second:.0f} deliveries/s"
+    )
+    return one
+
+
+def _figures(runs: list[WebhookRun], plan: WebhookPlan) -> list[Any]:
+    from bench.report import Figure, Spread
+
+    return [
+        Figure(
+            f"webhook_delivery_{one.workers}_worker{'s' if one.workers > 1 else ''}",
+            f"webhook deliveries, {one.workers} worker{'s' if one.workers > 1 else ''} x concurrency "
+            f"{plan.worker_concurrency}, receiver 20 ms an answer, first to last of {one.expected}",
+            "deliveries/s",
+            Spread.of([one.per_second]),
+            None,
+            "",
+            f"all {one.expected} arrive once, signed",
+            one.complete,
+            f"{one.received} arrived, {one.distinct} distinct, {one.verified} verified, {one.succeeded} succeeded",
+            section="webhooks",
+        )
+        for one in runs
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(django_main(lambda: run, sys.argv[1:]))
