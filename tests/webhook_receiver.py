@@ -9,10 +9,11 @@
 - `stop()`: nothing listens on the port meanwhile (connection refused).
 
 `url(path)` is where to point an endpoint (plain http on 127.0.0.1: tests set WEBHOOK_ALLOW_HTTP and
-WEBHOOK_ALLOW_PRIVATE_NETWORKS).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS). With `certificate=(certfile, keyfile)` it speaks HTTPS instead.
 """
 
 import contextlib
+import ssl
 import threading
 import time
 from collections import deque
@@ -88,8 +89,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class WebhookReceiver:
-    def __init__(self, *, default: Reply | None = None) -> None:
+    def __init__(self, *, default: Reply | None = None, certificate: tuple[str, str] | None = None) -> None:
         self.host = "127.0.0.1"
+        self.certificate = certificate
         self.default = default or Reply()
         self._replies: deque[Reply] = deque()
         self._requests: list[ReceivedRequest] = []
@@ -105,6 +107,10 @@ class WebhookReceiver:
         assert self._server is None, "already listening"
         server = _Server((self.host, self.port), _Handler)
         server.receiver = self
+        if self.certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.certificate)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
@@ -130,7 +136,7 @@ class WebhookReceiver:
 
     def url(self, path: str = "/hooks") -> str:
         assert self.port, "start() it first"
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{'https' if self.certificate else 'http'}://{self.host}:{self.port}{path}"
 
     # Behaviour
 

@@ -3,7 +3,10 @@ verifies them, and one POST against a real HTTP server on loopback (tests/webhoo
 
 import base64
 import json
+import shutil
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -249,3 +252,55 @@ def test_the_request_names_the_host_of_the_url_and_goes_to_its_checked_address(
     [request] = receiver.received()
     assert (request.path, request.headers["host"]) == ("/in?source=portalsite", f"hooks.customer.test:{receiver.port}")
     assert result.succeeded
+
+
+# HTTPS -----------------------------------------------------------------------------------------
+
+TLS_HOST = "hooks.customer.test"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for TLS_HOST (openssl), and its key."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", f"/CN={TLS_HOST}", "-addext", f"subjectAltName=DNS:{TLS_HOST}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_receiver(
+    certificate: tuple[str, str], settings, dns_zone: DnsZone, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[WebhookReceiver]:
+    """An HTTPS receiver on loopback for TLS_HOST, whose certificate our TLS client trusts (SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    settings.WEBHOOK_ALLOW_HTTP, settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False, True
+    settings.WEBHOOK_TIMEOUT = 5.0
+    dns_zone.hosts[TLS_HOST] = ["127.0.0.1"]
+    with WebhookReceiver(certificate=certificate) as server:
+        yield server
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_certificate_for_the_host(tls_receiver: WebhookReceiver):
+    result = _send(f"https://{TLS_HOST}:{tls_receiver.port}/hooks")
+
+    assert (result.succeeded, result.status_code, result.error) == (True, 200, "")
+    [request] = tls_receiver.received()
+    assert request.headers["host"] == f"{TLS_HOST}:{tls_receiver.port}"
+
+
+def test_a_certificate_for_another_name_is_refused(tls_receiver: WebhookReceiver, dns_zone: DnsZone):
+    dns_zone.hosts["impostor.customer.test"] = ["127.0.0.1"]
+
+    result = _send(f"https://impostor.customer.test:{tls_receiver.port}/hooks")
+
+    assert (result.succeeded, result.status_code) == (False, None)
+    assert "CERTIFICATE_VERIFY_FAILED" in result.error and "impostor.customer.test" in result.error
+    assert tls_receiver.received() == []
