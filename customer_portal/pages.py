@@ -192,7 +192,7 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
             )
             # This page hands out no tokens, so the session opened by accepting could never be used:
             # end it rather than leave a phantom "active session" in the admin's list.
-            portal_session_end(session_id=session.id)
+            portal_session_end(session_id=session.id, by_its_user=True)
     except NotFoundError:
         return _invalid(request, portal)
     except ApplicationError as exc:

@@ -20,6 +20,14 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.services import user_create
+from customer_portal.audit import (
+    invitation_target,
+    member_actor,
+    member_target,
+    portal_record,
+    portal_record_many,
+    session_target,
+)
 from customer_portal.emails import (
     DELIVERY_FIELDS,
     QueuedEmail,
@@ -37,6 +45,7 @@ from customer_portal.selectors import (
     portal_settings_get,
     portal_user_list_by_ids,
 )
+from events.services import Pending, Target, field_changes, record_many
 from portals.caching import portal_config_forget_on_commit
 from portals.models import Portal
 from portalsite.db import model_attnames, schema_batches, tenant_connection
@@ -180,12 +189,14 @@ def _invite(
     restored: list[PortalUser] = []
     invitations: list[Invitation] = []
     mail: list[QueuedEmail | None] = []
+    events: list[Pending] = []
     for email, entry in unique.items():
         account_id = accounts.get(email)
         member = members.get(email) or (members.get(f"id:{account_id}") if account_id else None)
         if member is not None and member.status != PortalUser.Status.REVOKED:
             outcome.results.append(InviteResult(email, "already_member", member))
             continue
+        restoring = member is not None
         if member is None:
             member = PortalUser(email=entry.email.strip(), name=entry.name, role=entry.role, invited_at=now)
             created.append(member)
@@ -205,6 +216,10 @@ def _invite(
             invitations.append(invitation)
             outcome.results.append(InviteResult(email, "invited", member))
             mail.append(queued)
+        # One event per person: restored (a revoked member back), else linked or invited.
+        action = "portal_user.restored" if restoring else f"portal_user.{outcome.results[-1].status}"
+        changes = {"status": [PortalUser.Status.REVOKED, member.status]} if restoring else {"role": [None, member.role]}
+        events.append(Pending(action=action, target=member_target(member), changes=changes))
 
     if write:
         PortalUser.objects.bulk_create(created)
@@ -218,6 +233,7 @@ def _invite(
                 status=Invitation.Status.REVOKED
             )
         Invitation.objects.bulk_create(invitations)
+        portal_record_many(events)
     return outcome, [queued for queued in mail if queued is not None]
 
 
@@ -227,6 +243,7 @@ def portal_users_remove(*, ids: Iterable[uuid.UUID | str]) -> list[PortalUser]:
     transaction; unknown and malformed ids are skipped. Returns the members removed."""
     members = list(PortalUser.objects.select_for_update().filter(id__in=valid_uuids(ids)).order_by("pk"))
     PortalUser.objects.filter(id__in=[member.id for member in members]).delete()
+    portal_record_many([Pending(action="portal_user.removed", target=member_target(member)) for member in members])
     return members
 
 
@@ -246,6 +263,15 @@ def portal_users_revoke(*, ids: Iterable[uuid.UUID | str]) -> list[PortalUser]:
     """
     members = list(PortalUser.objects.select_for_update().filter(id__in=valid_uuids(ids)).order_by("pk"))
     now = timezone.now()
+    events = [
+        Pending(
+            action="portal_user.access_revoked",
+            target=member_target(member),
+            changes={"status": [member.status, PortalUser.Status.REVOKED]},
+        )
+        for member in members
+        if member.status != PortalUser.Status.REVOKED  # revoking again changes nothing: no event
+    ]
     for member in members:
         member.status, member.updated_at = PortalUser.Status.REVOKED, now
     PortalUser.objects.bulk_update(members, ["status", "updated_at"])
@@ -253,6 +279,7 @@ def portal_users_revoke(*, ids: Iterable[uuid.UUID | str]) -> list[PortalUser]:
     Invitation.objects.filter(portal_user__in=members, status=Invitation.Status.PENDING, expires_at__gt=now).update(
         status=Invitation.Status.REVOKED
     )
+    portal_record_many(events)
     return members
 
 
@@ -317,6 +344,7 @@ def invitation_create(
         portal_user=member, invited_by=inviter, now=now, message=message, send_email=True
     )
     invitation.save()
+    portal_record("invitation.created", invitation_target(invitation), {"role": [None, member.role]})
     portal_emails_queue(portal=portal, emails=[queued] if queued else [])
     return invitation
 
@@ -335,7 +363,9 @@ def invitations_resend(*, portal: Portal, ids: Iterable[uuid.UUID | str]) -> Inv
     and a new e-mail each (queued in this transaction: a job still trying the old one sends nothing); the
     others are refused with the reason."""
     emails: list[QueuedEmail] = []
-    outcome = _invitations_change(ids=ids, change=lambda invitation: emails.append(_invitation_resend(invitation)))
+    outcome = _invitations_change(
+        ids=ids, change=lambda invitation: emails.append(_invitation_resend(invitation)), action="invitation.resent"
+    )
     portal_emails_queue(portal=portal, emails=emails)
     return outcome
 
@@ -344,7 +374,7 @@ def invitations_resend(*, portal: Portal, ids: Iterable[uuid.UUID | str]) -> Inv
 def invitations_revoke(*, ids: Iterable[uuid.UUID | str]) -> InvitationsOutcome:
     """Revoke each invitation among `ids` that is not accepted (an invitee who never joined is revoked with
     it), in one transaction; the others are refused with the reason."""
-    return _invitations_change(ids=ids, change=_invitation_revoke)
+    return _invitations_change(ids=ids, change=_invitation_revoke, action="invitation.revoked")
 
 
 def invitation_resend(*, portal: Portal, invitation_id: uuid.UUID | str) -> Invitation:
@@ -357,7 +387,10 @@ def invitation_revoke(*, invitation_id: uuid.UUID | str) -> Invitation:
     return _only(invitations_revoke(ids=[uuid_or_not_found(invitation_id)]))
 
 
-def _invitations_change(*, ids: Iterable[uuid.UUID | str], change: Callable[[Invitation], None]) -> InvitationsOutcome:
+def _invitations_change(
+    *, ids: Iterable[uuid.UUID | str], change: Callable[[Invitation], None], action: str
+) -> InvitationsOutcome:
+    """Apply `change` to each invitation among `ids`, recording `action` for each one changed."""
     outcome = InvitationsOutcome()
     wanted = list(dict.fromkeys(valid_uuids(ids)))
     invitations = {
@@ -375,6 +408,7 @@ def _invitations_change(*, ids: Iterable[uuid.UUID | str], change: Callable[[Inv
             outcome.refused.append(exc)
         else:
             outcome.done.append(invitation)
+    portal_record_many([Pending(action=action, target=invitation_target(invitation)) for invitation in outcome.done])
     return outcome
 
 
@@ -453,6 +487,7 @@ def invitation_accept(
     invitation.status, invitation.accepted_at = Invitation.Status.ACCEPTED, now
     invitation.save(update_fields=["status", "accepted_at"])
     session = _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
+    portal_record("invitation.accepted", invitation_target(invitation), actor=member_actor(member))
     return account, session
 
 
@@ -467,7 +502,7 @@ def _session_open(*, member: PortalUser, ip_address: str | None, user_agent: str
     now = timezone.now()
     member.last_login_at = now
     member.save(update_fields=["last_login_at", "updated_at"])
-    return PortalSession.objects.create(
+    session = PortalSession.objects.create(
         portal_user=member,
         created_at=now,
         last_seen_at=now,
@@ -475,6 +510,8 @@ def _session_open(*, member: PortalUser, ip_address: str | None, user_agent: str
         ip_address=ip_address,
         user_agent=user_agent[:512],
     )
+    portal_record("session.created", session_target(session, member), actor=member_actor(member))
+    return session
 
 
 class PortalLoginRefused(ApplicationError):
@@ -535,9 +572,10 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
 
 
 @transaction.atomic
-def portal_session_end(*, session_id: uuid.UUID | str) -> PortalSession:
+def portal_session_end(*, session_id: uuid.UUID | str, by_its_user: bool = False) -> PortalSession:
     """End one live session (logout, or an admin ending it) and return it with its `portal_user`;
-    NotFoundError when it is not live."""
+    NotFoundError when it is not live. `by_its_user`: a logout, whose actor is the session's own user (the
+    request proves it with the session's refresh token, not by signing in)."""
     session = (
         live_sessions().select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(session_id))
     ).first()
@@ -545,6 +583,8 @@ def portal_session_end(*, session_id: uuid.UUID | str) -> PortalSession:
         raise NotFoundError()
     session.ended_at = timezone.now()
     session.save(update_fields=["ended_at"])
+    actor = member_actor(session.portal_user) if by_its_user else None
+    portal_record("session.ended", session_target(session, session.portal_user), actor=actor)
     return session
 
 
@@ -567,6 +607,7 @@ class PortalConfigChanges(TypedDict, total=False):
 def portal_config_update(**changes: Unpack[PortalConfigChanges]) -> PortalSettings:
     """Change some settings; the model's own validation has the last word (a 422 on the field it refuses)."""
     portal_settings = PortalSettings.objects.select_for_update().get(id=1)
+    before = {field_name: getattr(portal_settings, field_name) for field_name in changes}
     for field_name, value in changes.items():
         setattr(portal_settings, field_name, value)
     try:
@@ -579,6 +620,9 @@ def portal_config_update(**changes: Unpack[PortalConfigChanges]) -> PortalSettin
             ],
         ) from exc
     portal_settings.save()
+    changed = field_changes(before, {field_name: getattr(portal_settings, field_name) for field_name in changes})
+    if changed:  # no change, no event
+        portal_record("portal.config.updated", Target(type="portal_config", id="1", label="settings"), changed)
     portal_config_forget_on_commit()
     return portal_settings
 
@@ -591,8 +635,15 @@ def feature_toggle(*, key: str, enabled: bool | None = None) -> Feature:
     feature = Feature.objects.select_for_update().filter(key=key).first()
     if feature is None:
         raise NotFoundError()
+    before = feature.enabled
     feature.enabled = (not feature.enabled) if enabled is None else enabled
     feature.save(update_fields=["enabled", "updated_at"])
+    if feature.enabled != before:  # setting the state it had changes nothing: no event
+        portal_record(
+            "portal.feature.toggled",
+            Target(type="feature", id=feature.key, label=feature.name),
+            {"enabled": [before, feature.enabled]},
+        )
     portal_config_forget_on_commit()
     return feature
 
@@ -605,12 +656,26 @@ def portal_housekeeping() -> tuple[int, int]:
     """Store `expired` on invitations past their expiry and end sessions past theirs.
     Returns (invitations expired, sessions ended)."""
     now = timezone.now()
-    expired = Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__lte=now).update(
+    invitations = list(
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("portal_user")
+        .filter(status=Invitation.Status.PENDING, expires_at__lte=now)
+    )
+    Invitation.objects.filter(id__in=[invitation.id for invitation in invitations]).update(
         status=Invitation.Status.EXPIRED
     )
+    sessions = list(
+        PortalSession.objects.select_for_update(of=("self",))
+        .select_related("portal_user")
+        .filter(ended_at__isnull=True, expires_at__lte=now)
+    )
     # ended_at is when the session really ended (its expiry), not when this cleanup ran.
-    ended = PortalSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=F("expires_at"))
-    return expired, ended
+    PortalSession.objects.filter(id__in=[session.id for session in sessions]).update(ended_at=F("expires_at"))
+    portal_record_many(
+        [Pending(action="invitation.expired", target=invitation_target(invitation)) for invitation in invitations]
+        + [Pending(action="session.ended", target=session_target(session, session.portal_user)) for session in sessions]
+    )
+    return len(invitations), len(sessions)
 
 
 @dataclass
@@ -641,23 +706,41 @@ def portal_housekeeping_each(*, portals: Iterable["Portal"]) -> HousekeepingSumm
 
 def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
     """End every live portal session of the account, in every portal: one statement per 200 portal schemas
-    (data-modifying CTEs). Returns how many sessions ended."""
+    (data-modifying CTEs), and a `session.ended` event for each session in its portal's trail. Returns how
+    many sessions ended."""
     account_id = uuid.UUID(str(user_id))
     quote = connection.ops.quote_name
     sessions, members = quote(PortalSession._meta.db_table), quote(PortalUser._meta.db_table)
-    schemas = list(
-        Portal.objects.filter(is_spare=False, organization__isnull=False).values_list("schema_name", flat=True)
-    )
-    ended = 0
+    portals = {
+        schema: (portal_id, organization_id)
+        for schema, portal_id, organization_id in Portal.objects.filter(
+            is_spare=False, organization__isnull=False
+        ).values_list("schema_name", "id", "organization_id")
+    }
+    schemas = list(portals)
+    ended: dict[str, list[uuid.UUID]] = {}
     for batch in schema_batches(schemas):
         updates = [
             f"u{index} AS (UPDATE {quote(schema)}.{sessions} SET ended_at = now() WHERE ended_at IS NULL "  # noqa: S608
             f"AND portal_user_id IN (SELECT id FROM {quote(schema)}.{members} WHERE global_user_id = %s) "
-            "RETURNING 1)"
+            "RETURNING id)"
             for index, schema in enumerate(batch)
         ]
-        total = " + ".join(f"(SELECT count(*) FROM u{index})" for index in range(len(batch)))  # noqa: S608
+        rows = " UNION ALL ".join(f"SELECT {index}, id FROM u{index}" for index in range(len(batch)))  # noqa: S608
         with connection.cursor() as cursor:
-            cursor.execute(f"WITH {', '.join(updates)} SELECT {total}", [account_id] * len(batch))
-            ended += cursor.fetchone()[0]
-    return ended
+            cursor.execute(f"WITH {', '.join(updates)} {rows}", [account_id] * len(batch))
+            for index, session_id in cursor.fetchall():
+                ended.setdefault(batch[index], []).append(session_id)
+    email = User.objects.filter(id=account_id).values_list("email", flat=True).first() if ended else None
+    for schema, session_ids in ended.items():
+        portal_id, organization_id = portals[schema]
+        assert organization_id is not None
+        record_many(
+            organization_id=organization_id,
+            portal_id=portal_id,
+            events=[
+                Pending(action="session.ended", target=Target(type="session", id=str(sid), label=email or ""))
+                for sid in session_ids
+            ],
+        )
+    return sum(len(session_ids) for session_ids in ended.values())

@@ -4,14 +4,17 @@ Such a token is good only on its own portal, and only while its session is live
 (`customer_portal.api.authentication` checks both on every request).
 """
 
-from django.utils import timezone
+import contextlib
+
 from django_tenants.utils import tenant_context
 from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import User
 from accounts.tokens import token_pair
 from customer_portal.models import PortalSession
+from customer_portal.services import portal_session_end
 from portals.models import Portal
+from portalsite.errors import NotFoundError
 
 PORTAL_CLAIM = "portal_id"
 SESSION_CLAIM = "session_id"
@@ -27,5 +30,5 @@ def token_portal_session_end(*, token: Token) -> None:
     portal = Portal.objects.filter(id=token.get(PORTAL_CLAIM), is_spare=False).first()
     if portal is None:
         return  # the portal is gone, and its sessions with it
-    with tenant_context(portal):
-        PortalSession.objects.filter(id=token.get(SESSION_CLAIM), ended_at__isnull=True).update(ended_at=timezone.now())
+    with tenant_context(portal), contextlib.suppress(NotFoundError):  # ended already: nothing to do
+        portal_session_end(session_id=str(token.get(SESSION_CLAIM)), by_its_user=True)

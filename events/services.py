@@ -174,3 +174,8 @@ def _chain_append(rows: list[AuditEvent]) -> None:
             cursor.execute(_insert_sql(len(chunk)), params)
     for row in rows:
         row._state.adding, row._state.db = False, connection.alias
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`{field: [before, after]}` for the fields of `after` whose value differs from `before`'s."""
+    return {name: [before.get(name), value] for name, value in after.items() if before.get(name) != value}

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from events.services import Target, record
 from portals.models import Domain, Portal
 from portals.routing import routing_forget_on_commit
 from portalsite.dns import resolver
@@ -79,7 +80,12 @@ def txt_lookup_error(*, hostname: str, token: str) -> str:
 @transaction.atomic
 def _record_check(*, domain_id: int, token: str, error: str, now: datetime, fail_stale: bool) -> Domain | None:
     """Store a lookup's result, if the domain still has the token that was looked up (lock: the row)."""
-    domain = Domain.objects.select_for_update().filter(pk=domain_id, verification_token=token).first()
+    domain = (
+        Domain.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .filter(pk=domain_id, verification_token=token)
+        .first()
+    )
     if domain is None:
         return None  # removed or changed while we looked: that lookup proves nothing any more
     before = domain.verification_status
@@ -101,9 +107,23 @@ def _record_check(*, domain_id: int, token: str, error: str, now: datetime, fail
     )
     if domain.verification_status != before:
         routing_forget_on_commit([domain.domain])  # a "no portal here" answer must not outlive the proof
+        _record_status(domain, before)
         logger.info("custom domain %s (portal %s): %s -> %s", domain.domain, domain.tenant_id, before,
                     domain.verification_status)  # fmt: skip
     return domain
+
+
+def _record_status(domain: Domain, before: str) -> None:
+    """`portal.custom_domain.verified` or `.failed` (a domain becomes nothing else through a check)."""
+    portal = domain.tenant
+    assert portal.organization_id is not None
+    record(
+        action=f"portal.custom_domain.{domain.verification_status}",
+        organization_id=portal.organization_id,
+        portal_id=portal.id,
+        target=Target(type="domain", id=str(domain.pk), label=domain.domain),
+        changes={"verification_status": [before, domain.verification_status]},
+    )
 
 
 def custom_domain_verify(*, portal: Portal) -> Domain | None:

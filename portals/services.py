@@ -10,6 +10,7 @@ from django.utils.text import slugify
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from accounts.models import Organization, User
+from events.services import Target, field_changes, record
 from portals.caching import portal_config_forget_on_commit
 from portals.domain_verification import custom_domain_pending_fields, www_twin
 from portals.errors import PortalsError
@@ -152,6 +153,7 @@ def _portal_create(
 
     routing_forget_on_commit(domain.domain for domain in domains)  # forget cached "no such host" answers
     spare_pool_refill_later()
+    _portal_record(portal, "portal.created", field_changes({}, {"name": name, "slug": slug, "custom_domain": custom}))
     creator = created_by.email if created_by is not None else "an operator"
     logger.info("portal %s (%s) created by %s", portal.slug, portal.id, creator)
     return portal
@@ -164,11 +166,16 @@ def portal_update(
     try:
         with transaction.atomic():
             portal = Portal.objects.select_for_update().get(pk=portal.pk)
+            before = {"name": portal.name, "custom_domain": _custom_domain_name(portal)}
+            after: dict[str, str | None] = {}
             if name is not None:
-                portal.name = _clean_name(name)
+                portal.name = after["name"] = _clean_name(name)
             if custom_domain is not UNSET:
-                _portal_custom_domain_set(portal=portal, custom_domain=custom_domain)
+                after["custom_domain"] = _portal_custom_domain_set(portal=portal, custom_domain=custom_domain)
             portal.save(update_fields=["name", "updated_at"])
+            changes = field_changes(before, after)
+            if changes:  # no change, no event
+                _portal_record(portal, "portal.updated", changes)
             # Routes and the rendered config show the name and domains too: forget them.
             routing_forget_on_commit(portal.domains.values_list("domain", flat=True))
             portal_config_forget_on_commit(portal.id)
@@ -177,18 +184,35 @@ def portal_update(
         raise _integrity_error_as_422(exc) from exc
 
 
-def _portal_custom_domain_set(*, portal: Portal, custom_domain: str | None) -> None:
-    """A new custom domain starts pending with a fresh token (the same one again changes nothing)."""
+def _custom_domain_name(portal: Portal) -> str | None:
+    return portal.domains.filter(is_custom=True).values_list("domain", flat=True).first()
+
+
+def _portal_custom_domain_set(*, portal: Portal, custom_domain: str | None) -> str | None:
+    """A new custom domain starts pending with a fresh token (the same one again changes nothing).
+    Returns the custom domain now set (None: none)."""
     new = _validated_custom_domain(custom_domain, portal=portal) if custom_domain else None
     old = list(portal.domains.filter(is_custom=True).values_list("domain", flat=True))
     if old == ([new] if new else []):
-        return
+        return new
     portal.domains.filter(is_custom=True).delete()
     if new:
         Domain.objects.create(
             domain=new, tenant=portal, is_primary=False, is_custom=True, **custom_domain_pending_fields()
         )
     routing_forget_on_commit(old)
+    return new
+
+
+def _portal_record(portal: Portal, action: str, changes: dict[str, object] | None = None) -> None:
+    assert portal.organization_id is not None  # the public tenant and spares change through no service
+    record(
+        action=action,
+        organization_id=portal.organization_id,
+        portal_id=portal.id,
+        target=Target(type="portal", id=str(portal.id), label=portal.slug),
+        changes=changes,
+    )
 
 
 @transaction.atomic
@@ -200,6 +224,7 @@ def portal_delete(*, portal: Portal) -> None:
     schema_drop(schema_name=portal.schema_name)
     Domain.objects.filter(tenant=portal).delete()
     Portal.objects.filter(pk=portal.pk).delete()
+    _portal_record(portal, "portal.deleted")  # the trail outlives the portal: events name it by id only
     routing_forget_on_commit(hosts)
     portal_config_forget_on_commit(portal.id)
     logger.info("portal %s (%s) deleted; schema %s dropped", portal.slug, portal.id, portal.schema_name)

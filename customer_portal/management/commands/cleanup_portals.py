@@ -1,14 +1,15 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from customer_portal.services import portal_housekeeping_each
+from events.commands import OperatorCommand
 from portals.cli import portal_argument
 from portals.selectors import portal_list_all
 from portalsite.progress import progress_bar
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Store 'expired' on invitations past their expiry and end sessions past theirs, in every portal "
         "(or one). A portal that fails is reported and the others are still cleaned; exits 1 if any failed. "

@@ -2,12 +2,13 @@ import csv
 from pathlib import Path
 from typing import Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
 from customer_portal.invite_rows import INVITE_COLUMNS, InviteEntry, invite_rows_check
 from customer_portal.selectors import portal_settings_get
 from customer_portal.services import InviteOutcome, portal_users_invite
+from events.commands import OperatorCommand
 from portals.cli import portal_argument
 from portals.models import Portal
 from portalsite.errors import ApplicationError
@@ -16,7 +17,7 @@ from portalsite.progress import progress_bar
 BATCH_SIZE = 500
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Invite people to a portal from a CSV file with the header email,name,role (name and role optional; "
         "role member or manager). Checks every row first and writes nothing when one is bad."

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
 from accounts.models import Organization
@@ -17,6 +17,7 @@ from accounts.services import organization_create
 from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import PortalUser
 from customer_portal.services import portal_users_invite
+from events.commands import OperatorCommand
 from portals.models import Portal, portal_host
 from portals.provisioning import spare_pool_refill
 from portals.selectors import portal_get_by_ref
@@ -30,7 +31,7 @@ DEMO_PORTAL_SLUG = "demo"
 DEMO_GUEST_EMAIL = "guest@demo.example.com"
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Migrate, create the public tenant, a demo organization with an admin and a demo portal with one "
         "invited guest, print how to call the API, then serve, with one background worker beside the server "

@@ -1,13 +1,14 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts.cli import organization_argument
+from events.commands import OperatorCommand
 from portals.services import portal_create
 from portalsite.errors import ApplicationError
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create a portal for an organization, as POST /v1/portal does; prints the portal id."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,14 +1,15 @@
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from events.commands import OperatorCommand
 from portals.cli import portal_argument
 from portals.services import portal_delete
 from portalsite.errors import ApplicationError
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Delete a portal and drop its schema with all its data, as DELETE /v1/portal/{id}. Asks first unless --yes."
     stealth_options = ("stdin",)  # call_command(..., stdin=...) in tests, as createsuperuser takes it
 

@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from events.commands import OperatorCommand
 from portals.domain_verification import custom_domains_verify_pending
 from portals.selectors import portal_get_by_ref
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Look up the TXT record of every pending custom domain now (or one portal's): found ones become "
         "verified, ones pending past DOMAIN_VERIFY_TIMEOUT become failed. The periodic job runs the same check."

@@ -1,0 +1,86 @@
+"""Who did it and through what: each interface sets the context its events are recorded with."""
+
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.models import Organization, User
+from events.models import AuditEvent
+from portals.models import Portal
+from tests.conftest import PortalUserLogin, run_command
+
+
+def _last(action: str) -> AuditEvent:
+    return AuditEvent.objects.filter(action=action).latest("occurred_at", "seq")
+
+
+def test_an_api_call_records_the_account_its_address_agent_and_request_id(
+    owner_api: APIClient, portal: Portal, owner: User
+) -> None:
+    response = owner_api.patch(
+        f"/v1/portal/{portal.id}",
+        {"name": "Acme Customers"},
+        format="json",
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_USER_AGENT="crm-sync/2.1",
+        HTTP_X_REQUEST_ID="req-42",
+    )
+
+    assert response.status_code == 200, response.content
+    event = _last("portal.updated")
+    assert (event.via, event.actor_type, event.actor_id, event.actor_email) == (
+        "api",
+        "user",
+        str(owner.id),
+        owner.email,
+    )
+    assert (event.ip_address, event.user_agent, event.request_id) == ("203.0.113.9", "crm-sync/2.1", "req-42")
+    assert response["X-Request-ID"] == "req-42"
+    assert event.changes == {"name": ["Acme", "Acme Customers"]}
+    assert (event.organization_id, event.portal_id, event.target_type, event.target_id) == (
+        portal.organization_id,
+        portal.id,
+        "portal",
+        str(portal.id),
+    )
+
+
+def test_an_admin_page_records_via_admin(
+    owner_web: Client, organization: Organization, owner: User, spare_pool: None
+) -> None:
+    response = owner_web.post(
+        "/admin/portals/portal/add/", {"organization": organization.pk, "name": "Acme Support", "slug": ""}
+    )
+
+    assert response.status_code == 302
+    event = _last("portal.created")
+    assert (event.via, event.actor_type, event.actor_email, event.organization_id) == (
+        "admin",
+        "user",
+        owner.email,
+        organization.id,
+    )
+
+
+def test_a_command_records_the_operator(organization: Organization, spare_pool: None) -> None:
+    run_command("create_portal", "--org", organization.slug, "--name", "From the shell")
+
+    event = _last("portal.created")
+    assert (event.via, event.actor_type, event.actor_id, event.actor_email) == ("cli", "operator", "", "")
+
+
+def test_a_portal_users_token_records_that_portal_user(portal_user: PortalUserLogin) -> None:
+    response = portal_user.client.post("/v1/auth/logout", {"refresh": portal_user.refresh}, format="json")
+
+    assert response.status_code == 200
+    event = _last("session.ended")
+    assert (event.via, event.actor_type, event.actor_id, event.actor_email) == (
+        "api",
+        "portal_user",
+        str(portal_user.member.id),
+        portal_user.member.email,
+    )
+
+
+def test_a_portal_login_is_the_portal_users_own(portal_user: PortalUserLogin) -> None:
+    event = _last("session.created")
+    assert (event.actor_type, event.actor_id, event.via) == ("portal_user", str(portal_user.member.id), "api")
