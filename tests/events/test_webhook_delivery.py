@@ -25,6 +25,7 @@ from events.webhook_services import (
     webhook_endpoint_test,
     webhook_endpoint_update,
 )
+from tests.conftest import make_portal
 from tests.jobs import queued_jobs, run_jobs
 from tests.webhook_receiver import ReceivedRequest, Reply, WebhookReceiver
 
@@ -316,3 +317,29 @@ def test_the_url_policy_is_applied_again_at_delivery(settings, organization: Org
     [attempt] = delivery.attempt_log.all()
     assert (delivery.status, attempt.response_status) == ("pending", None)
     assert attempt.error == "Not sent: 127.0.0.1 is a loopback address."
+
+
+def test_a_bulk_invite_through_the_api_is_delivered_one_event_per_person_to_its_portals_endpoints(
+    owner, owner_api, portal, receiver: WebhookReceiver
+):
+    other = make_portal(owner, name="Other portal", slug="other-portal")
+    organization = portal.organization
+    mine = _endpoint(organization, receiver, "/acme", events=["portal_user.*"], portal_id=portal.id)
+    _endpoint(organization, receiver, "/other", events=["portal_user.*"], portal_id=other.id)
+    _settled(receiver)
+    emails = [f"person{n}@customer.test" for n in range(5)]
+
+    response = owner_api.post(
+        f"/v1/portal/{portal.id}/users", {"users": [{"email": email} for email in emails]}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    run_jobs(queues=QUEUE)
+
+    requests = receiver.received()
+    assert {request.path for request in requests} == {"/acme"}
+    payloads = [_verified(request, mine) for request in requests]
+    assert sorted(payload["data"]["target"]["label"] for payload in payloads) == emails
+    assert {(payload["type"], payload["data"]["portal_id"]) for payload in payloads} == {
+        ("portal_user.invited", str(portal.id))
+    }
+    assert len({payload["id"] for payload in payloads}) == 5
