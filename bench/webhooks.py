@@ -12,15 +12,14 @@ batch with two workers. Each delivery must arrive exactly once (distinct `webhoo
 the endpoint's secret through the `standardwebhooks` package, as a receiver would check it.
 """
 
-import argparse
 import logging
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import job_runs
 from bench.entry import django_main
 
 DATABASE_NAME = "bench_webhooks_portalsite"
@@ -58,39 +57,25 @@ class WebhookRun:
         return self.received == self.distinct == self.verified == self.expected == self.succeeded
 
 
-def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batches of 300 events instead of 1,000")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
-    return parser.parse_args(argv)
-
-
 def run(argv: list[str]) -> int:
-    arguments = _arguments(argv)
+    arguments = job_runs.arguments(
+        argv, prog="python -m bench.webhooks", doc=__doc__ or "", quick="batches of 300 events instead of 1,000"
+    )
     plan = QUICK_WEBHOOKS if arguments.quick else DEFAULT_WEBHOOKS
     logging.getLogger().setLevel(logging.WARNING)
 
-    from django.test.utils import override_settings
-
     from bench import scenarios
-    from bench.database import BenchDatabaseBusy, bench_caches, throwaway_database
-    from bench.report import json_write, table
+    from bench.database import BenchDatabaseBusy
     from bench.scenarios import log
     from events.webhook_services import webhook_endpoint_create
     from tests.webhook_receiver import Reply, WebhookReceiver
 
     started = time.perf_counter()
     log(f"bench.webhooks: {'quick' if arguments.quick else 'default'} run: {plan}")
+    allowed = {"WEBHOOK_ALLOW_HTTP": True, "WEBHOOK_ALLOW_PRIVATE_NETWORKS": True}
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="bench-routing-") as cache_dir,
-            throwaway_database(DATABASE_NAME) as database_name,
-            override_settings(
-                CACHES=bench_caches(Path(cache_dir)),
-                DEBUG=False,
-                WEBHOOK_ALLOW_HTTP=True,
-                WEBHOOK_ALLOW_PRIVATE_NETWORKS=True,
-            ),
+            job_runs.bench_database(DATABASE_NAME, **allowed) as (database_name, cache_dir),
             WebhookReceiver(default=Reply(status=204, delay=RECEIVER_DELAY_SECONDS)) as receiver,
         ):
             log(f"throwaway database {database_name}; receiver on {receiver.url()}, "
@@ -99,25 +84,19 @@ def run(argv: list[str]) -> int:
             endpoint = webhook_endpoint_create(organization=organization, url=receiver.url())
             runs = [
                 _run(workers=count, organization=organization, endpoint=endpoint, receiver=receiver, plan=plan,
-                     database_name=database_name, cache_dir=Path(cache_dir))
+                     database_name=database_name, cache_dir=cache_dir)
                 for count in (1, 2)
             ]  # fmt: skip
     except BenchDatabaseBusy as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
 
-    figures = _figures(runs, plan)
-    print(table(figures))
     meta = {
         "plan": asdict(plan),
         "receiver_delay_ms": RECEIVER_DELAY_SECONDS * 1000,
         "runs": [asdict(one) | {"per_second": one.per_second} for one in runs],
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    if arguments.json:
-        json_write(arguments.json, figures, meta)
-    log(f"done in {meta['seconds']} s")
-    return 0 if all(figure.passed is not False for figure in figures) else 1
+    return job_runs.finish(_figures(runs, plan), meta, json_path=arguments.json, started=started)
 
 
 def _run(
@@ -134,7 +113,6 @@ def _run(
     from standardwebhooks import Webhook, WebhookVerificationError
 
     from bench.scenarios import log
-    from bench.server import BenchWorker
     from events.services import Pending, Target, record_many
     from events.webhook_models import WebhookDelivery
 
@@ -149,27 +127,18 @@ def _run(
         )
     ids = {str(event.id) for event in events}
     log(f"{plan.batch} events recorded, a delivery each; {workers} worker(s), concurrency {plan.worker_concurrency}")
-    start = time.monotonic()
-    processes = [
-        BenchWorker(
-            database_name=database_name,
-            cache_dir=cache_dir,
-            concurrency=plan.worker_concurrency,
-            WEBHOOK_ALLOW_HTTP="true",
-            WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
-        )
-        for _ in range(workers)
-    ]
-    try:
-        deadline = start + DELIVERY_TIMEOUT_SECONDS
-        while len(batch := [r for r in receiver.received() if r.headers.get("webhook-id") in ids]) < plan.batch:
-            if time.monotonic() > deadline:
-                tails = "\n".join(process.log_tail() for process in processes)
-                raise RuntimeError(f"{len(batch)} of {plan.batch} deliveries in {DELIVERY_TIMEOUT_SECONDS} s:\n{tails}")
-            time.sleep(0.05)
-    finally:
-        for process in processes:
-            process.stop()  # SIGTERM: each finishes what it holds
+    start = job_runs.workers_until(
+        lambda: [r for r in receiver.received() if r.headers.get("webhook-id") in ids],
+        expected=plan.batch,
+        workers=workers,
+        concurrency=plan.worker_concurrency,
+        database_name=database_name,
+        cache_dir=cache_dir,
+        timeout=DELIVERY_TIMEOUT_SECONDS,
+        what="deliveries",
+        WEBHOOK_ALLOW_HTTP="true",
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+    )
     batch = [r for r in receiver.received() if r.headers.get("webhook-id") in ids]  # anything sent twice shows
     verifier, verified = Webhook(endpoint.secret), 0
     for request in batch:
