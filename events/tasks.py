@@ -1,10 +1,14 @@
-"""Jobs of the events app: webhook deliveries, one job per (event, endpoint)."""
+"""Jobs of the events app: webhook deliveries, one job per (event, endpoint), and their pruning."""
+
+import logging
 
 from procrastinate.job_context import JobContext
 
 from events.webhook_queue import DELIVER_ONCE_TASK, DELIVER_TASK, WEBHOOK_QUEUE
-from events.webhook_services import WebhookDeliveryFailed, webhook_delivery_attempt
-from portalsite.jobs import ScheduledRetry, app
+from events.webhook_services import WebhookDeliveryFailed, webhook_deliveries_prune, webhook_delivery_attempt
+from portalsite.jobs import ScheduledRetry, app, periodic_job
+
+logger = logging.getLogger(__name__)
 
 WEBHOOK_RETRY = ScheduledRetry(setting="WEBHOOK_RETRY_SCHEDULE", retry_on=(WebhookDeliveryFailed,))
 
@@ -22,3 +26,8 @@ def deliver_webhook(context: JobContext, *, delivery_id: str) -> str:
 def deliver_webhook_once(*, delivery_id: str) -> str:
     """A manual retry: one try of the delivery, `failed` again if it fails."""
     return webhook_delivery_attempt(delivery_id=delivery_id, retry_in=None)
+
+
+@periodic_job("prune_webhook_deliveries")
+def prune_webhook_deliveries(timestamp: int) -> None:
+    logger.info("%d webhook deliveries past WEBHOOK_DELIVERY_RETENTION_DAYS deleted", webhook_deliveries_prune())

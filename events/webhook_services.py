@@ -192,6 +192,15 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
     return delivery
 
 
+def webhook_deliveries_prune(*, now: datetime | None = None) -> int:
+    """Delete the deliveries made more than WEBHOOK_DELIVERY_RETENTION_DAYS ago that ended (succeeded or
+    failed), with their tries; a pending one is kept until it ends. Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
+    ended = WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(status=WebhookDelivery.Status.PENDING)
+    _, by_model = ended.delete()
+    return by_model.get(WebhookDelivery._meta.label, 0)
+
+
 # Sending (the job) -----------------------------------------------------------------------------
 
 

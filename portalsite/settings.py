@@ -285,6 +285,8 @@ WEBHOOK_DISABLE_AFTER = timedelta(seconds=env.int("WEBHOOK_DISABLE_AFTER", defau
 # Development and tests only: accept plain-http URLs, and hosts on loopback, private or link-local networks.
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Deliveries (and their tries) that ended are deleted this long after they were made (the periodic job below).
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
 
 # Static files and i18n -----------------------------------------------------
 
@@ -404,4 +406,6 @@ PERIODIC_JOBS = {
     "prune_jobs": env.str("PRUNE_JOBS_SCHEDULE", default="43 * * * *"),
     # portals: look the TXT records of pending custom domains up; fail those pending past DOMAIN_VERIFY_TIMEOUT.
     "custom_domains_check": _cron_every(DOMAIN_CHECK_INTERVAL, "DOMAIN_CHECK_INTERVAL"),
+    # events: delete ended webhook deliveries past WEBHOOK_DELIVERY_RETENTION_DAYS.
+    "prune_webhook_deliveries": env.str("PRUNE_WEBHOOK_DELIVERIES_SCHEDULE", default="29 4 * * *"),
 }

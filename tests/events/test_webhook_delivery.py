@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from accounts.models import Organization
 from events.models import AuditEvent
 from events.services import Pending, Target, record, record_many
-from events.webhook_models import WebhookDelivery, WebhookEndpoint
+from events.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.webhook_queue import DELIVER_TASK, webhook_jobs_queue
 from events.webhook_services import (
     webhook_delivery_retry,
@@ -25,6 +25,7 @@ from events.webhook_services import (
     webhook_endpoint_test,
     webhook_endpoint_update,
 )
+from portalsite.jobs import app
 from tests.conftest import make_portal
 from tests.jobs import queued_jobs, run_jobs
 from tests.webhook_receiver import ReceivedRequest, Reply, WebhookReceiver
@@ -343,3 +344,27 @@ def test_a_bulk_invite_through_the_api_is_delivered_one_event_per_person_to_its_
         ("portal_user.invited", str(portal.id))
     }
     assert len({payload["id"] for payload in payloads}) == 5
+
+
+def test_ended_deliveries_past_the_retention_are_pruned_with_their_tries(
+    settings, organization: Organization, receiver: WebhookReceiver
+):
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 30
+    _endpoint(organization, receiver, "/every", events=["portal_user.*"])
+    _settled(receiver)
+    old, recent, waiting = _event(organization), _event(organization), _event(organization)
+    receiver.answer(200, 200, 500)
+    run_jobs(queues=QUEUE)
+    month_ago = timezone.now() - timedelta(days=30, minutes=1)
+    WebhookDelivery.objects.filter(event_id__in=[old.id, waiting.id]).update(created_at=month_ago)
+    assert WebhookDelivery.objects.get(event_id=waiting.id).status == "pending"  # its retry is due in 5 s
+
+    app.tasks["prune_webhook_deliveries"].defer(timestamp=0)
+    [run] = run_jobs(queues=["maintenance"])
+
+    assert run.status == "succeeded"
+    left = set(
+        WebhookDelivery.objects.filter(event_id__in=[old.id, recent.id, waiting.id]).values_list("event_id", flat=True)
+    )
+    assert left == {recent.id, waiting.id}
+    assert not WebhookAttempt.objects.filter(delivery__event_id=old.id).exists()
