@@ -25,7 +25,7 @@ def deliver_webhook(context: JobContext, *, delivery_id: str) -> str:
 @app.task(name=DELIVER_ONCE_TASK, queue=WEBHOOK_QUEUE)
 def deliver_webhook_once(*, delivery_id: str) -> str:
     """A manual retry: one try of the delivery, `failed` again if it fails."""
-    return webhook_delivery_attempt(delivery_id=delivery_id, retry_in=None)
+    return webhook_delivery_attempt(delivery_id=delivery_id, retry_in=None, manual=True)
 
 
 @periodic_job("prune_webhook_deliveries")

@@ -181,13 +181,15 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 
 @transaction.atomic
 def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Try this delivery once more now, whatever became of it (a manual retry: one try, no schedule).
+    """Try this delivery once more now, whatever became of it (a manual retry: one try of its own). A pending
+    delivery keeps its schedule: if the manual try fails, the next scheduled one still comes.
     Lock: the delivery's row."""
     delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
     if not delivery.endpoint.enabled:
         raise _disabled_error()
-    delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.PENDING, timezone.now()
-    delivery.save(update_fields=["status", "next_attempt_at"])
+    if delivery.status != WebhookDelivery.Status.PENDING:
+        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.PENDING, None
+        delivery.save(update_fields=["status", "next_attempt_at"])
     webhook_jobs_queue(delivery_ids=[delivery.id], once=True)
     return delivery
 
@@ -204,12 +206,13 @@ def webhook_deliveries_prune(*, now: datetime | None = None) -> int:
 # Sending (the job) -----------------------------------------------------------------------------
 
 
-def webhook_delivery_attempt(*, delivery_id: str, retry_in: int | None) -> str:
+def webhook_delivery_attempt(*, delivery_id: str, retry_in: int | None, manual: bool = False) -> str:
     """Try one delivery and record how it went; returns what happened, for the worker's log.
 
     Idempotent: a delivery that succeeded (or was deleted, or whose endpoint is disabled) is not sent
     again. A failed try with `retry_in` seconds to the next one stays `pending` and raises
-    WebhookDeliveryFailed (the job runs again then); without, the delivery is `failed`.
+    WebhookDeliveryFailed (the job runs again then); without, the delivery is `failed`, unless this is a
+    `manual` try of a delivery whose schedule still has a try to come.
 
     Lock contract: the delivery's row is locked while it is sent (at most WEBHOOK_TIMEOUT), so two runs
     of one delivery never send it at once; the try is counted, in a transaction of its own, before. The
@@ -227,9 +230,9 @@ def webhook_delivery_attempt(*, delivery_id: str, retry_in: int | None) -> str:
             return reason
         endpoint, now = delivery.endpoint, timezone.now()
         body = _body(delivery)
-        if body is None:
+        if body is None:  # not the endpoint's failure: its run of failures is left alone
             result = WebhookAttemptResult(None, "Not sent: the event is no longer in the audit log.", "", 0)
-            retry_in = None
+            retry_in, delivery.next_attempt_at = None, None
         else:
             result = webhook_send(
                 url=endpoint.url,
@@ -248,9 +251,9 @@ def webhook_delivery_attempt(*, delivery_id: str, retry_in: int | None) -> str:
         )
         if result.succeeded:
             _endpoint_succeeded(endpoint)
-        elif _endpoint_failed(endpoint, now=now):
-            retry_in = None  # disabled just now: no further try
-        _record_outcome(delivery, result, now=now, retry_in=retry_in)
+        elif body is not None and _endpoint_failed(endpoint, now=now):
+            retry_in, delivery.next_attempt_at = None, None  # disabled just now: no further try
+        _record_outcome(delivery, result, now=now, retry_in=retry_in, manual=manual)
     if result.succeeded:
         return f"delivered: HTTP {result.status_code}"
     logger.warning("webhook %s to endpoint %s failed: %s", delivery_id, endpoint.id, result.error)
@@ -293,16 +296,17 @@ def _body(delivery: WebhookDelivery) -> str | None:
 
 
 def _record_outcome(
-    delivery: WebhookDelivery, result: WebhookAttemptResult, *, now: datetime, retry_in: int | None
+    delivery: WebhookDelivery, result: WebhookAttemptResult, *, now: datetime, retry_in: int | None, manual: bool
 ) -> None:
     delivery.response_status = result.status_code
     delivery.last_attempt_at = now
+    scheduled = delivery.next_attempt_at
     if result.succeeded:
         delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.SUCCEEDED, None
-    elif retry_in is None:
-        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-    else:
+    elif retry_in is not None:
         delivery.next_attempt_at = now + timedelta(seconds=retry_in)
+    elif not (manual and scheduled is not None):  # a failed manual try leaves a scheduled one to decide
+        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
     delivery.save(update_fields=["response_status", "last_attempt_at", "status", "next_attempt_at"])
 
 

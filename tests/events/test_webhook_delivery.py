@@ -368,3 +368,30 @@ def test_ended_deliveries_past_the_retention_are_pruned_with_their_tries(
     )
     assert left == {recent.id, waiting.id}
     assert not WebhookAttempt.objects.filter(delivery__event_id=old.id).exists()
+
+
+def test_a_manual_retry_of_a_waiting_delivery_that_fails_leaves_its_schedule_in_place(
+    organization: Organization, receiver: WebhookReceiver
+):
+    _endpoint(organization, receiver, "/every", events=["portal_user.*"])
+    _settled(receiver)
+    receiver.answer(500, 500)
+    event = _event(organization)
+    run_jobs(queues=QUEUE)
+    delivery = WebhookDelivery.objects.get(event_id=event.id)
+    scheduled = delivery.next_attempt_at
+
+    webhook_delivery_retry(delivery=delivery)
+    [manual] = run_jobs(queues=QUEUE)
+    delivery.refresh_from_db()
+    assert (manual.task_name, delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        "deliver_webhook_once",
+        "pending",
+        2,
+        scheduled,
+    )
+    [automatic] = run_jobs(queues=QUEUE, advance=timedelta(seconds=6))
+
+    delivery.refresh_from_db()
+    assert (automatic.task_name, delivery.status, delivery.attempts) == ("deliver_webhook", "succeeded", 3)
+    assert [request.reply_status for request in receiver.received()] == [500, 500, 200]
