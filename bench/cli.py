@@ -90,9 +90,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
     parser.add_argument(
         "--only",
-        choices=["hot", "fleet"],
+        choices=["hot", "fleet", "events"],
         help="hot: only the hot-endpoint figures (users list, queries per request, throughput, memory), on one org; "
-        "fleet: only the fleet-migration figures (grow to N portals, then migrate)",
+        "fleet: only the fleet-migration figures (grow to N portals, then migrate); "
+        "events: the audit log's figures (bench.events)",
     )
     arguments = parser.parse_args(argv)
     if arguments.portals is not None and arguments.portals <= SMALL:
@@ -522,6 +523,12 @@ def _figure(
 
 def run(argv: list[str]) -> int:
     arguments = _arguments(argv)
+    if arguments.only == "events":  # its own throwaway database and plan (bench/events.py)
+        from bench import events
+
+        return events.run(
+            [*(["--quick"] if arguments.quick else []), *(["--json", str(arguments.json)] if arguments.json else [])]
+        )
     plan = QUICK_PLAN if arguments.quick else DEFAULT_PLAN
     if arguments.portals is not None:
         plan = replace(plan, portals=arguments.portals)

@@ -18,7 +18,7 @@ from portals.models import Portal
 from portalsite.admin_site import admin_site
 
 _MANAGE_LINKS = [("users", "Users"), ("invitations", "Invitations"), ("features", "Features"),
-                 ("settings", "Settings"), ("sessions", "Sessions")]  # fmt: skip
+                 ("settings", "Settings"), ("sessions", "Sessions"), ("audit", "Audit log")]  # fmt: skip
 
 
 @admin.register(Portal, site=admin_site)

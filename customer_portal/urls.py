@@ -13,6 +13,7 @@ router.register(f"{PREFIX}/users", views.PortalUserViewSet, basename="customer-p
 router.register(f"{PREFIX}/invitations", views.InvitationViewSet, basename="customer-portal-invitation")
 router.register(f"{PREFIX}/sessions", views.PortalSessionViewSet, basename="customer-portal-session")
 router.register(f"{PREFIX}/features", views.FeatureViewSet, basename="customer-portal-feature")
+router.register(f"{PREFIX}/audit-events", views.PortalAuditEventViewSet, basename="customer-portal-audit-event")
 
 urlpatterns = [
     path("v1/auth/token", AuthViewSet.as_view({"post": "token"}), name="auth-token"),

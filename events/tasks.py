@@ -1,9 +1,11 @@
-"""Jobs of the events app: webhook deliveries, one job per (event, endpoint), and their pruning."""
+"""Jobs of the events app: pruning the trail past its retention; webhook deliveries, one job per (event,
+endpoint), and their pruning."""
 
 import logging
 
 from procrastinate.job_context import JobContext
 
+from events.verification import audit_events_prune
 from events.webhook_queue import DELIVER_ONCE_TASK, DELIVER_TASK, WEBHOOK_QUEUE
 from events.webhook_services import WebhookDeliveryFailed, webhook_deliveries_prune, webhook_delivery_attempt
 from portalsite.jobs import ScheduledRetry, app, periodic_job
@@ -11,6 +13,14 @@ from portalsite.jobs import ScheduledRetry, app, periodic_job
 logger = logging.getLogger(__name__)
 
 WEBHOOK_RETRY = ScheduledRetry(setting="WEBHOOK_RETRY_SCHEDULE", retry_on=(WebhookDeliveryFailed,))
+
+
+@periodic_job("audit_prune")
+def audit_prune(timestamp: int) -> None:
+    """Daily: delete the events older than AUDIT_RETENTION_DAYS (each chain keeps its anchor)."""
+    pruned = audit_events_prune()
+    if pruned:
+        logger.info("pruned %d audit event(s) older than the retention", pruned)
 
 
 @app.task(name=DELIVER_TASK, queue=WEBHOOK_QUEUE, pass_context=True, retry=WEBHOOK_RETRY)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.admin.models import LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -132,15 +132,11 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
             form = PortalChangeForm(data, initial={"name": portal.name, "custom_domain": portal.custom_domain or ""})
         if data is not None and form.is_valid():
             try:
-                saved, message = self._save(request, form, portal)
+                saved = self._save(request, form, portal)  # the services record the audit events
             except ApplicationError as exc:
                 form_errors_from(form, exc, fields={"organization_id": "organization"})
             else:
-                if portal is None:
-                    self.log_addition(request, saved, message)
-                    return self.response_add(request, saved)
-                self.log_change(request, saved, message)
-                return self.response_change(request, saved)
+                return self.response_add(request, saved) if portal is None else self.response_change(request, saved)
         adminform = admin_form(self, form)
         context = {
             **self.admin_site.each_context(request),
@@ -168,34 +164,22 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
         only = list(organizations.values_list("id", flat=True)[:2])
         return {"organization": only[0]} if len(only) == 1 else {}
 
-    def _save(
-        self, request: HttpRequest, form: PortalCreateForm | PortalChangeForm, portal: Portal | None
-    ) -> tuple[Portal, str]:
+    def _save(self, request: HttpRequest, form: PortalCreateForm | PortalChangeForm, portal: Portal | None) -> Portal:
         data = form.cleaned_data
         if portal is None:
-            organization = data["organization"]
-            created = portal_create(
-                organization=organization,
+            return portal_create(
+                organization=data["organization"],
                 created_by=request_account(request),
                 name=data["name"],
                 slug=data["slug"] or None,
                 custom_domain=data["custom_domain"] or None,
             )
-            extra = f" with custom domain {data['custom_domain']}" if data["custom_domain"] else ""
-            return created, f"Created portal {created.slug} in {organization.name}{extra}"
         changes = [name for name in form.changed_data if name in ("name", "custom_domain")]
-        updated = portal_update(
+        return portal_update(
             portal=portal,
             name=data["name"] if "name" in changes else None,
             custom_domain=(data["custom_domain"] or None) if "custom_domain" in changes else UNSET,
         )
-        described = []
-        if "name" in changes:
-            described.append(f"renamed to {updated.name!r}")
-        if "custom_domain" in changes:
-            domain = data["custom_domain"]
-            described.append(f"custom domain set to {domain}" if domain else "custom domain removed")
-        return updated, f"Changed portal {updated.slug}: {', '.join(described) or 'nothing changed'}"
 
     def portal_facts(self, portal: Portal) -> list[tuple[str, str]]:
         """What the change and delete pages say about a portal."""
@@ -244,7 +228,6 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
         elif domain.verification_status == Domain.VerificationStatus.VERIFIED:
             message = f"The custom domain {domain.domain} is verified: it now serves the portal."
             self.message_user(request, message, messages.SUCCESS)
-            self.log_change(request, portal, f"Checked custom domain {domain.domain}: verified")
         else:
             message = f"The custom domain {domain.domain} is still {domain.verification_status}: "
             self.message_user(request, message + domain.verification_error, messages.WARNING)
@@ -280,16 +263,7 @@ class PortalAdmin(ScopedModelAdmin[Portal]):
         return super().render_delete_form(request, context)
 
     def log_deletions(self, request: HttpRequest, queryset: Iterable[Portal]) -> list[LogEntry]:
-        return [
-            LogEntry.objects.log_actions(
-                user_id=request_account(request).pk,
-                queryset=[portal],
-                action_flag=DELETION,
-                change_message=f"Deleted portal {portal.slug}; dropped schema {portal.schema_name} with all its data",
-                single_object=True,
-            )
-            for portal in queryset
-        ]
+        return []  # portal_delete records `portal.deleted` in the audit log (events), where the trail is kept
 
     def delete_model(self, request: HttpRequest, obj: Portal) -> None:
         portal_delete(portal=obj)

@@ -24,9 +24,9 @@ from accounts.permissions import request_account
 from portalsite.requests import request_memo
 
 # Index and sidebar labels: the app and model names mean little to an org admin.
-_APP_NAMES = {"portals": "Portals", "accounts": "Organizations"}
+_APP_NAMES = {"portals": "Portals", "accounts": "Organizations", "events": "Audit log"}
 _MODEL_NAMES = {"OrgMembership": "Members"}
-_APP_ORDER = ["portals", "accounts"]
+_APP_ORDER = ["portals", "accounts", "events"]
 _MODEL_ORDER = ["Portal", "Domain", "Organization", "OrgMembership"]
 
 

@@ -244,6 +244,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "portal", "description": "`/v1/portal`: an organization's portals and their people (org admins)."},
         {"name": "customer-portal", "description": "`/v1/customer-portal`: one portal, by its host or `X-Portal-ID`."},
         {"name": "auth", "description": "`/v1/auth`: token pairs for accounts and portal logins."},
+        {"name": "audit", "description": "`/v1/audit-events`: the audit trail of the caller's organizations."},
         {
             "name": "webhooks",
             "description": "`/v1/webhooks`: signed deliveries of an organization's events (org admins).",
@@ -371,6 +372,11 @@ def _cron_every(seconds: int, name: str) -> str:
 
 DOMAIN_VERIFY_TIMEOUT = timedelta(seconds=env.int("DOMAIN_VERIFY_TIMEOUT", default=7 * 24 * 3600))
 
+# Audit log ------------------------------------------------------------------------
+
+# Events older than this are deleted by the daily `audit_prune` job (each chain keeps an anchor to verify from).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
 # Background jobs (procrastinate: jobs in PostgreSQL, run by `manage.py worker`) ----------
 
 # Tasks live in each app's tasks.py (found by procrastinate's autodiscovery); the job queue's own
@@ -406,6 +412,8 @@ PERIODIC_JOBS = {
     "prune_jobs": env.str("PRUNE_JOBS_SCHEDULE", default="43 * * * *"),
     # portals: look the TXT records of pending custom domains up; fail those pending past DOMAIN_VERIFY_TIMEOUT.
     "custom_domains_check": _cron_every(DOMAIN_CHECK_INTERVAL, "DOMAIN_CHECK_INTERVAL"),
+    # events: delete audit events older than AUDIT_RETENTION_DAYS.
+    "audit_prune": env.str("AUDIT_PRUNE_SCHEDULE", default="29 4 * * *"),
     # events: delete ended webhook deliveries past WEBHOOK_DELIVERY_RETENTION_DAYS.
-    "prune_webhook_deliveries": env.str("PRUNE_WEBHOOK_DELIVERIES_SCHEDULE", default="29 4 * * *"),
+    "prune_webhook_deliveries": env.str("PRUNE_WEBHOOK_DELIVERIES_SCHEDULE", default="41 4 * * *"),
 }

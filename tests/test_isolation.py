@@ -113,6 +113,7 @@ CUSTOMER_PORTAL_ENDPOINTS = [
     ("delete", "/v1/customer-portal/sessions/{session}", None, True),
     ("patch", "/v1/customer-portal/features/chat/toggle", None, True),
     ("get", "/v1/customer-portal/me", None, False),
+    ("get", "/v1/customer-portal/audit-events", None, False),
 ]
 PORTAL_USER_ENDPOINTS = {"/v1/customer-portal/config", "/v1/customer-portal/me"}
 
@@ -250,6 +251,44 @@ def test_the_schema_is_reset_after_an_exception_and_between_portals(world: World
     assert connection.schema_name == get_public_schema_name()
     assert users_of(second) == {f"guest@{second.slug}.example", f"pending@{second.slug}.example"}
     assert users_of(first) == {f"guest@{first.slug}.example", f"pending@{first.slug}.example"}
+
+
+def test_the_audit_trail_is_only_its_organizations_admins(world: World):
+    """Every caller against /v1/audit-events and its export, unfiltered and filtered by each portal and org:
+    an admin sees exactly its organization's events (which name its people), anyone else nothing."""
+    from events.models import AuditEvent
+
+    client = APIClient(HTTP_HOST="localhost")
+    problems: list[str] = []
+    slugs_of = {org: {p.slug for p in world.portals if p.organization.slug == org} for org in world.admin_of}
+    for name, kind, token in _callers(world):
+        role, _, scope = kind.partition(":")
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        paths = ["/v1/audit-events", "/v1/audit-events/export"]
+        paths += [f"/v1/audit-events?portal_id={p.id}" for p in world.portals]
+        paths += [f"/v1/audit-events?organization_id={p.organization_id}" for p in world.portals]
+        for path in paths:
+            response = client.get(path, **headers)
+            own_org = {str(p.organization_id) for p in world.portals if p.organization.slug == scope}
+            expected = {"anonymous": 401, "portal-user": 401, "member": 403}.get(role, 200)
+            if role == "admin" and "organization_id=" in path and path.rsplit("=", 1)[1] not in own_org:
+                expected = 404
+            if response.status_code != expected:
+                problems.append(f"{name}: GET {path} -> {response.status_code}, not {expected}")
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            text = body.decode()
+            visible = slugs_of.get(scope, set()) if role == "admin" else set()
+            for slug, secrets in world.secrets.items():
+                if slug not in visible:
+                    problems += [f"{name}: GET {path} shows {s} of {slug}" for s in secrets if s in text]
+        if role == "admin":  # and it does see its own: every event of its organization
+            listed = client.get("/v1/audit-events?limit=500", **headers).json()
+            organization_id = next(iter(own_org))
+            assert {event["id"] for event in listed} == {
+                str(i) for i in AuditEvent.objects.filter(organization_id=organization_id).values_list("id", flat=True)
+            }
+            assert any(f"guest@{slug}.example" in str(listed) for slug in slugs_of[scope])
+    assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} problems)"
 
 
 WEBHOOK_ENDPOINTS = [

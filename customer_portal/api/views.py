@@ -62,6 +62,9 @@ from customer_portal.services import (
     portal_users_invite,
 )
 from customer_portal.tokens import portal_token_pair
+from events.api.serializers import AuditEventOutput, PortalAuditEventPageQueryInput
+from events.api.views import LINK_HEADER, audit_event_page_response
+from events.selectors import audit_event_list
 from portals.caching import portal_config_cached
 from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated, represent
@@ -242,6 +245,29 @@ class PortalSessionViewSet(viewsets.ViewSet):
     def destroy(self, request: Request, id: str) -> Response:
         portal_session_end(session_id=id)
         return Response({})
+
+
+class PortalAuditEventViewSet(viewsets.ViewSet):
+    """The routed portal's trail (its organization's events about it), for that organization's admins."""
+
+    permission_classes = [IsPortalAdmin]
+
+    @extend_schema(operation_id="list_customer_portal_audit_events", summary="List the portal's audit events",
+                   parameters=[PortalAuditEventPageQueryInput, LINK_HEADER],
+                   responses=AuditEventOutput(many=True))  # fmt: skip
+    def list(self, request: Request) -> Response:
+        query = query_params_validated(PortalAuditEventPageQueryInput, request)
+        portal = request_portal(request)
+        assert portal.organization_id is not None
+        events = audit_event_list(
+            organization_ids=[portal.organization_id],
+            portal_id=portal.id,
+            action=query.get("action"),
+            actor_email=query.get("actor_email"),
+            since=query.get("since"),
+            until=query.get("until"),
+        )
+        return audit_event_page_response(request, events, query)
 
 
 class FeatureViewSet(viewsets.ViewSet):

@@ -47,7 +47,13 @@ TOTAL_COUNT_HEADER = OpenApiParameter(
 
 
 # Operations are grouped by API group, the first path segment after /v1 (anything else: operations).
-_TAGS = {"portal": "portal", "customer-portal": "customer-portal", "auth": "auth", "webhooks": "webhooks"}
+_TAGS = {
+    "portal": "portal",
+    "customer-portal": "customer-portal",
+    "auth": "auth",
+    "audit-events": "audit",
+    "webhooks": "webhooks",
+}
 
 
 class AutoSchema(openapi.AutoSchema):

@@ -102,14 +102,6 @@ def test_a_bulk_write_costs_three_queries_whatever_its_size(count: int, django_a
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(stored))
 
 
-def test_a_bulk_write_past_one_statement_stays_one_chain(settings: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr("events.services.ROWS_PER_STATEMENT", 3)
-    events = record_many(organization_id=ORG, events=[Pending("portal_user.invited", _target(n)) for n in range(7)])
-    stored = list(AuditEvent.objects.filter(organization_id=ORG).order_by("seq"))
-    assert [event.id for event in stored] == [event.id for event in events]
-    assert AuditChain.objects.get(organization_id=ORG).hash == stored[-1].hash
-
-
 def test_changes_never_carry_secrets() -> None:
     with pytest.raises(ValueError, match="password"):
         record(action="portal.updated", organization_id=ORG, target=_target(), changes={"password": ["a", "b"]})
