@@ -23,6 +23,7 @@ from procrastinate.types import JSONDict
 
 from events.models import AuditEvent
 from events.webhook_models import WebhookDelivery, WebhookEndpoint
+from portalsite.db import tenant_connection
 from portalsite.jobs import app
 
 WEBHOOK_QUEUE = "webhooks"
@@ -59,7 +60,7 @@ def webhook_deliveries_queue(*, events: Sequence[AuditEvent]) -> None:
     when no endpoint wants them, two when some do, whatever their number."""
     if not events:
         return
-    with connection.cursor() as cursor:
+    with tenant_connection.prepared_cursor() as cursor:  # it runs with every event recorded: keep it prepared
         cursor.execute(
             _fan_out_sql(),
             [
