@@ -269,3 +269,14 @@ def test_the_deliveries_list_costs_the_same_queries_for_one_delivery_and_for_ten
         deliveries = owner_api.get(path).json()
     assert len(deliveries) == 10 and all(len(d["attempt_log"]) == 1 for d in deliveries)
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 10
+
+
+def test_create_costs_a_fixed_number_of_queries(owner_api, receiver, django_assert_num_queries):
+    _create(owner_api, receiver, "/first")
+    info = (
+        "the account with its admin organizations; the organization; SAVEPOINT; insert the endpoint; "
+        "the webhook_endpoint.created event (chain head, insert, its deliveries: the first endpoint's), "
+        "queue that delivery's job; RELEASE"
+    )
+    with django_assert_num_queries(9, info=info):
+        _create(owner_api, receiver, "/second")
