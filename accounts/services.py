@@ -1,5 +1,6 @@
 import uuid
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -14,6 +15,7 @@ from accounts.errors import AccountsError
 from accounts.models import Organization, OrgMembership, User
 from accounts.signals import account_signed_out_everywhere
 from accounts.tokens import refresh_token_decode, token_pair
+from portalsite.errors import FieldError
 from portalsite.slugs import unique_slug
 
 
@@ -118,3 +120,24 @@ def expired_tokens_flush() -> int:
     a periodic job runs, as simplejwt's `flushexpiredtokens` command does. Returns the rows deleted."""
     deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
+
+
+def password_errors(*, password: str, user: User, loc: str = "password") -> list[FieldError]:
+    """What Django's password validators (AUTH_PASSWORD_VALIDATORS) say against `password` for `user`."""
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        return [FieldError((loc,), message) for message in exc.messages]
+    return []
+
+
+@transaction.atomic
+def account_password_set(*, user: User, password: str, loc: str = "password") -> None:
+    """Give the account a new password (Django's validators decide: AccountsError at `loc`), and end every
+    refresh token and portal session it has (a reset or a change: whoever held the old one is out)."""
+    errors = password_errors(password=password, user=user, loc=loc)
+    if errors:
+        raise AccountsError(" ".join(error.msg for error in errors), field_errors=errors)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    account_sign_out_everywhere(user_id=user.pk)
