@@ -13,10 +13,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError
 from accounts.models import Organization, OrgMembership, User
+from accounts.password_reset import DELIVER_TASK, reset_accounts, reset_token_user
 from accounts.signals import account_signed_out_everywhere
 from accounts.tokens import refresh_token_decode, token_pair
 from portalsite.errors import FieldError
+from portalsite.jobs import app
 from portalsite.slugs import unique_slug
+
+INVALID_RESET_LINK = "This link is not valid: it may have been used, replaced by a newer one, or expired."
 
 
 def normalize_email(email: str) -> str:
@@ -141,3 +145,21 @@ def account_password_set(*, user: User, password: str, loc: str = "password") ->
     user.set_password(password)
     user.save(update_fields=["password"])
     account_sign_out_everywhere(user_id=user.pk)
+
+
+def account_password_reset_request(*, email: str, domain: str, protocol: str) -> None:
+    """Mail a reset link to the org admin with this e-mail (one job each, queued in this transaction); for
+    any other address nothing happens, and nothing tells the caller which it was."""
+    with transaction.atomic():
+        for user in reset_accounts(email=email):
+            app.configure_task(DELIVER_TASK).defer(user_id=str(user.pk), domain=domain, protocol=protocol)
+
+
+def account_password_reset(*, token: str, password: str) -> User:
+    """Set a new password with a main-host reset link (AccountsError at `token` when it is not live, or at
+    `password` from the validators); every session and refresh token of the account ends."""
+    user = reset_token_user(token) if len(token) <= 200 else None
+    if user is None:
+        raise AccountsError(INVALID_RESET_LINK, loc=("token",))
+    account_password_set(user=user, password=password)
+    return user
