@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from accounts.api.throttles import AuthRateThrottle
 from accounts.lockout import lockout_seconds
 from accounts.models import User
+from customer_portal.api.portal import request_portal_host
 from customer_portal.browser_sessions import browser_session_clear, browser_session_start, request_browser_session
 from customer_portal.models import Invitation, PortalSession, PortalUser, SignInToken
 from customer_portal.page_forms import (
@@ -357,7 +358,7 @@ def _email_request(request: HttpRequest, purpose: str, template: str) -> HttpRes
     if not form.is_valid():
         return _form_page(request, portal, template, form, status=422)
     email = form.cleaned_data["email"]
-    sign_in_token_request(portal=portal, email=email, purpose=purpose, host=request.get_host().split(":")[0].lower())
+    sign_in_token_request(portal=portal, email=email, purpose=purpose, host=request_portal_host(request))
     code_form = CodeForm(initial={"email": email}) if purpose == SignInToken.Purpose.EMAIL_SIGN_IN else None
     return _page(request, portal, "email_sent.html", {"message": EMAIL_SENT, "form": code_form})
 

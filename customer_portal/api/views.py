@@ -47,6 +47,7 @@ from customer_portal.selectors import (
     portal_stats,
     portal_user_get,
     portal_user_list,
+    portal_user_session_list,
     session_list_active,
 )
 from customer_portal.services import (
@@ -273,3 +274,29 @@ class MeViewSet(viewsets.ViewSet):
         )  # the portal summary comes with the cached config
         me = {"user": session.portal_user, "portal": config["portal"], "session": session}
         return Response(represent(MeOutput, me))
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_customer_portal_me_sessions", summary="The caller's own live sessions here",
+                       responses=PortalSessionOutput(many=True)),
+    destroy=extend_schema(operation_id="end_customer_portal_me_session", summary="End one of the caller's sessions",
+                          description="Another member's session, or one that already ended, is a 404.",
+                          responses={200: EmptyOutput}),
+)  # fmt: skip
+class MeSessionViewSet(viewsets.ViewSet):
+    """A portal user's own sessions in this portal (API.md "The portal user's own sessions")."""
+
+    permission_classes = [IsPortalUser]
+    lookup_field = "id"
+
+    def list(self, request: Request) -> Response:
+        session = request_portal_session(request)
+        assert session is not None  # IsPortalUser let only a portal session through
+        sessions = portal_user_session_list(portal_user_id=session.portal_user_id)
+        return Response(PortalSessionOutput(sessions, many=True).data)
+
+    def destroy(self, request: Request, id: str) -> Response:
+        session = request_portal_session(request)
+        assert session is not None
+        portal_session_end(session_id=id, portal_user=session.portal_user)
+        return Response({})
