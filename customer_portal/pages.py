@@ -145,8 +145,9 @@ def _page(
     }
     response = render(request, f"customer_portal/{template}", full, status=status)
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    # Links carry secrets (invitations, sign-in, reset): never send them on to another site.
-    response["Referrer-Policy"] = "no-referrer"
+    # Links carry secrets (invitations, sign-in, reset): never send them on to another site. Not "no-referrer":
+    # with it Chromium sends `Origin: null` on the page's own form posts, and CSRF refuses them.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
