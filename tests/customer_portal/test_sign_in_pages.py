@@ -16,7 +16,15 @@ from customer_portal.pages import EMAIL_SENT, NOTICES, SIGN_IN_FAILED
 from customer_portal.selectors import live_sessions
 from customer_portal.services import INVALID_LINK, SIGN_IN_REFUSED, portal_session_end, portal_user_revoke
 from portals.models import Portal
-from tests.conftest import PORTAL_HOST, PORTAL_USER_EMAIL, TEST_PORTAL_HOST, PortalUserLogin, invite
+from tests.conftest import (
+    PORTAL_HOST,
+    PORTAL_USER_EMAIL,
+    TEST_PORTAL_HOST,
+    PortalUserLogin,
+    invite,
+    token_client,
+    verified_custom_domain,
+)
 from tests.factories import DEFAULT_PASSWORD
 from tests.jobs import run_jobs
 
@@ -438,3 +446,57 @@ def test_an_invited_person_is_signed_in_by_accepting(portal, portal_host, owner_
 
     assert accepted.status_code == 200 and COOKIE in accepted.cookies
     assert "Signed in as <strong>Ivy</strong>" in browser.get("/").content.decode()
+
+
+# A verified custom domain ----------------------------------------------------------------------------------
+
+CUSTOM = "portal.acme.test"
+
+
+@pytest.fixture
+def custom_host(owner_api, portal, dns_zone) -> str:
+    """The portal's custom domain, verified (it routes and appears in links)."""
+    body = owner_api.patch(f"/v1/portal/{portal.id}", {"custom_domain": CUSTOM}, format="json").json()
+    verified_custom_domain(owner_api, dns_zone, body)
+    return CUSTOM
+
+
+def test_every_page_works_on_a_verified_custom_domain_and_links_go_back_to_the_host_asked_on(
+    custom_host, portal, portal_user
+):
+    browser = Client(HTTP_HOST=custom_host)
+    for path in ("/", "/login", "/login/email", "/login/code", "/password/forgot"):
+        assert browser.get(path).status_code == 200, path
+
+    assert _sign_in(browser)["Location"] == "/"
+    assert "Your account" in browser.get("/account").content.decode()
+    assert "Signed in as" not in Client(HTTP_HOST=PORTAL_HOST).get("/").content.decode()  # a cookie per host
+    link_host, path = _mailed_link(_ask(browser, "/password/forgot"))
+    assert link_host == f"{custom_host}:8000"
+    assert browser.get(path).status_code == 200
+    default_host, _ = _mailed_link(_ask(Client(HTTP_HOST=PORTAL_HOST), "/login/email"))
+    assert default_host == f"{PORTAL_HOST}:8000"
+    _, sign_in_path = _mailed_link(_ask(browser, "/login/email"))
+    assert browser.post(sign_in_path)["Location"] == "/"
+    assert browser.post("/logout")["Location"] == "/login?done=signed_out"
+
+
+def test_the_json_endpoints_work_on_a_verified_custom_domain(custom_host, portal, portal_user):
+    client = APIClient(HTTP_HOST=custom_host)
+
+    asked = client.post("/v1/auth/email-link", {"email": PORTAL_USER_EMAIL}, format="json")
+    run_jobs()
+    link_host, path = _mailed_link(mail.outbox.pop())
+    verified = client.post("/v1/auth/email-link/verify", {"token": path.rsplit("/", 1)[1]}, format="json")
+    sessions = token_client(verified.json()["access"], custom_host).get("/v1/customer-portal/me/sessions")
+
+    assert asked.status_code == 202 and link_host == f"{custom_host}:8000"
+    assert verified.status_code == 200
+    assert sessions.status_code == 200 and len(sessions.json()) == 2
+    forgot = client.post("/v1/auth/password/forgot", {"email": PORTAL_USER_EMAIL}, format="json")
+    run_jobs()
+    _, reset_path = _mailed_link(mail.outbox.pop())
+    reset = client.post(
+        "/v1/auth/password/reset", {"token": reset_path.rsplit("/", 1)[1], "password": NEW_PASSWORD}, format="json"
+    )
+    assert (forgot.status_code, reset.status_code) == (202, 200)
