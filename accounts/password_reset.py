@@ -2,9 +2,9 @@
 
 Django's `default_token_generator` makes the token from the account's password hash and last login, so a
 token dies when the password changes (single use) and after PASSWORD_RESET_TIMEOUT (PASSWORD_RESET_TTL).
-The link is `/password/reset/<uidb64>.<token>` on the main host asked on. The e-mail is one job (the
-e-mail queue, EMAIL_RETRY_SCHEDULE, like every e-mail): it carries the account id, never a token; the
-worker makes the token when it sends, so no secret waits in the job table.
+The link is `/password/reset/<uidb64>.<token>` on the main host asked on (PORTAL_URL_SCHEME and _PORT).
+The e-mail is one job (the e-mail queue, EMAIL_RETRY_SCHEDULE, like every e-mail): it carries the account
+id, never a token; the worker makes the token when it sends, so no secret waits in the job table.
 """
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import OrgMembership, User
+from portalsite.hostnames import absolute_url
 
 DELIVER_TASK = "deliver_account_password_reset"  # accounts/tasks.py
 SEPARATOR = "."  # in neither urlsafe base64 nor Django's tokens
@@ -44,8 +45,8 @@ def reset_token_user(token: str) -> User | None:
     return user
 
 
-def reset_email_render(*, user: User, domain: str, protocol: str) -> EmailMultiAlternatives:
-    context = {"link": f"{protocol}://{domain}/password/reset/{reset_token_make(user)}", "email": user.email,
+def reset_email_render(*, user: User, host: str) -> EmailMultiAlternatives:
+    context = {"link": absolute_url(host, f"/password/reset/{reset_token_make(user)}"), "email": user.email,
                "minutes": settings.PASSWORD_RESET_TIMEOUT // 60, "name": user.name}  # fmt: skip
     message = EmailMultiAlternatives(
         subject="Reset your portalsite password",

@@ -147,12 +147,13 @@ def account_password_set(*, user: User, password: str, loc: str = "password") ->
     account_sign_out_everywhere(user_id=user.pk)
 
 
-def account_password_reset_request(*, email: str, domain: str, protocol: str) -> None:
+def account_password_reset_request(*, email: str, host: str) -> None:
     """Mail a reset link to the org admin with this e-mail (one job each, queued in this transaction); for
-    any other address nothing happens, and nothing tells the caller which it was."""
+    any other address nothing happens, and nothing tells the caller which it was. `host`: the main host asked
+    on (routed, without its port), which the link goes back to."""
     with transaction.atomic():
         for user in reset_accounts(email=email):
-            app.configure_task(DELIVER_TASK).defer(user_id=str(user.pk), domain=domain, protocol=protocol)
+            app.configure_task(DELIVER_TASK).defer(user_id=str(user.pk), host=host)
 
 
 def account_password_reset(*, token: str, password: str) -> User:

@@ -20,14 +20,14 @@ def flush_expired_tokens(timestamp: int) -> None:
 
 
 @app.task(name=DELIVER_TASK, queue=EMAIL_QUEUE, pass_context=True, retry=EMAIL_RETRY)
-def deliver_account_password_reset(context: JobContext, *, user_id: str, domain: str, protocol: str) -> str:
+def deliver_account_password_reset(context: JobContext, *, user_id: str, host: str) -> str:
     """Send an org admin's reset e-mail, with a token made now. A temporary failure raises (tried again on
     EMAIL_RETRY_SCHEDULE); anything else is final."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "not sent: the account is gone or inactive"
     try:
-        mail_send(reset_email_render(user=user, domain=domain, protocol=protocol))
+        mail_send(reset_email_render(user=user, host=host))
     except PermanentDeliveryFailure as exc:
         logger.warning("password reset e-mail for account %s failed: %s", user_id, exc)
         return f"failed: {exc}"

@@ -12,18 +12,17 @@ from django.urls import reverse_lazy
 from accounts.password_reset import SEPARATOR
 from accounts.services import account_password_reset_request, account_sign_out_everywhere
 from portalsite.admin_site import admin_site
+from portalsite.hostnames import request_hostname
 
 
 class AccountPasswordResetForm(PasswordResetForm):
     """Django's form; `save` queues the e-mail job instead of sending from the request."""
 
     def save(  # type: ignore[override]  # Django's many e-mail options are the job's business here
-        self, *, use_https: bool = False, request: HttpRequest | None = None, **kwargs: Any
+        self, *, request: HttpRequest | None = None, **kwargs: Any
     ) -> None:
         assert request is not None
-        account_password_reset_request(
-            email=self.cleaned_data["email"], domain=request.get_host(), protocol="https" if use_https else "http"
-        )
+        account_password_reset_request(email=self.cleaned_data["email"], host=request_hostname(request))
 
 
 class _InTheAdmin:

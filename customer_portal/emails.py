@@ -33,6 +33,7 @@ from procrastinate.types import JSONDict
 from customer_portal.models import EmailDelivery, Invitation, PortalUser, SignInToken
 from customer_portal.selectors import portal_settings_get
 from portals.models import Portal
+from portalsite.hostnames import absolute_url
 from portalsite.jobs import app
 from portalsite.mail import DeliveryFailure, PermanentDeliveryFailure, TemporaryDeliveryFailure, mail_send
 
@@ -124,8 +125,7 @@ def portal_url(portal: Portal, path: str, *, host: str = "") -> str:
     portal, else its custom domain once verified, else its default domain."""
     if not host or host not in (portal.default_domain, portal.verified_custom_domain):
         host = portal.link_domain
-    port = f":{settings.PORTAL_URL_PORT}" if settings.PORTAL_URL_PORT else ""
-    return f"{settings.PORTAL_URL_SCHEME}://{host}{port}{path}"
+    return absolute_url(host, path)
 
 
 # Delivery (the job) ---------------------------------------------------------------------------

@@ -199,15 +199,18 @@ def _next_path(request: HttpRequest) -> str:
     return "/"
 
 
-def _signed_in(
-    request: HttpRequest, portal: Portal, session: PortalSession, to: str = "/", **query: str
-) -> HttpResponseRedirect:
-    """Sign the browser in with `session` (ending the one it had) and go on."""
+def _browser_switch(request: HttpRequest, portal: Portal, session: PortalSession, response: HttpResponse) -> None:
+    """Sign the browser in with `session`, ending the one it had (perhaps someone else's)."""
     previous = request_browser_session(request, portal)
     if previous is not None and previous.id != session.id:
         _session_end(session_id=str(previous.id))
-    response = _redirect(to, **query)
     browser_session_start(response, portal=portal, session=session)
+
+
+def _signed_in(request: HttpRequest, portal: Portal, session: PortalSession, to: str = "/") -> HttpResponseRedirect:
+    """Sign the browser in with `session` and go on."""
+    response = _redirect(to)
+    _browser_switch(request, portal, session, response)
     return response
 
 
@@ -230,6 +233,7 @@ def _home(request: HttpRequest, portal: Portal, **extra: Any) -> HttpResponse:
     return _page(request, portal, "home.html", {"features": features, **extra})
 
 
+@never_cache  # it says who is signed in
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """The portal's public face (branding, welcome message, enabled features) and who is signed in here."""
@@ -298,7 +302,7 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
         _field_errors(form, exc)
         return _invite_page(request, portal, invitation, form, status=422 if exc.field_errors else exc.status)
     response = _home(request, portal, welcome_name=account.name, accepted=True, member=session.portal_user)
-    browser_session_start(response, portal=portal, session=session)
+    _browser_switch(request, portal, session, response)
     return response
 
 

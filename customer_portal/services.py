@@ -686,7 +686,7 @@ def email_sign_in_by_code(
         )
         if row is not None:
             expected = sign_in_code(token_id=row.id, delivery_key=row.delivery_key)
-            if hmac.compare_digest(expected, code.strip()):
+            if hmac.compare_digest(expected.encode(), code.strip().encode()):  # bytes: any text compares
                 row.used_at = now
                 row.save(update_fields=["used_at"])
                 assert member is not None

@@ -48,6 +48,7 @@ from customer_portal.services import (
 from customer_portal.tokens import PORTAL_CLAIM, portal_token_pair, token_portal_session_end
 from portalsite.api.serializers import ErrorResponseSerializer, RejectUnknownFieldsMixin
 from portalsite.errors import NotFoundError
+from portalsite.hostnames import request_hostname
 
 
 @extend_schema_serializer(component_name="TokenRefreshRequest")
@@ -166,8 +167,7 @@ class AuthViewSet(viewsets.ViewSet):
             purpose = SignInToken.Purpose.PASSWORD_RESET
             sign_in_token_request(portal=portal, email=email, purpose=purpose, host=request_portal_host(request))
         else:
-            protocol = "https" if request.is_secure() else "http"
-            account_password_reset_request(email=email, domain=request.get_host(), protocol=protocol)
+            account_password_reset_request(email=email, host=request_hostname(request))
         return Response({}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

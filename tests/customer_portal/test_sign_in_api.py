@@ -184,7 +184,7 @@ def test_org_admins_reset_on_the_main_host(api_client, owner):
     login = _post(api_client, "/v1/auth/token", {"email": owner.email, "password": DEFAULT_PASSWORD})
     message = _mail(api_client, "/v1/auth/password/forgot", owner.email)
     found = LINK.search(message.body)
-    assert found and found.group("host") == MAIN_HOST and found.group("page") == "password/reset"
+    assert found and found.group("host") == f"{MAIN_HOST}:8000" and found.group("page") == "password/reset"
     token = found.group("token")
 
     reset = _post(api_client, "/v1/auth/password/reset", {"token": token, "password": NEW_PASSWORD})

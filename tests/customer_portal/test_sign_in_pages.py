@@ -500,3 +500,19 @@ def test_the_json_endpoints_work_on_a_verified_custom_domain(custom_host, portal
         "/v1/auth/password/reset", {"token": reset_path.rsplit("/", 1)[1], "password": NEW_PASSWORD}, format="json"
     )
     assert (forgot.status_code, reset.status_code) == (202, 200)
+
+
+def test_a_code_of_any_characters_is_refused_like_a_wrong_one(browser, portal, portal_user):
+    _ask(browser, "/login/email")
+
+    response = browser.post("/login/code", {"email": PORTAL_USER_EMAIL, "code": "１２３４５６"})  # fullwidth digits
+
+    assert response.status_code == 422
+    assert SIGN_IN_REFUSED in response.content.decode()
+
+
+def test_pages_that_name_who_is_signed_in_are_never_cached(browser, portal_user):
+    _sign_in(browser)
+
+    for path in ("/", "/account", "/login"):
+        assert "no-store" in browser.get(path)["Cache-Control"], path
