@@ -63,6 +63,7 @@ from customer_portal.services import (
 )
 from portals.models import Portal
 from portalsite.errors import ApplicationError, NotFoundError
+from portalsite.requests import client_details
 
 __all__ = ["PASSWORDS_DIFFER"]  # the tests read it here, where the invitation form always lived
 
@@ -166,6 +167,19 @@ def _throttled(
     return response
 
 
+def _refused_post(
+    request: HttpRequest, portal: Portal, template: str, form: forms.Form, **extra: Any
+) -> HttpResponse | None:
+    """The answer to a posted form that may not go on (over the per-IP budget: 429 with the wait; invalid:
+    422), or None when it may."""
+    seconds = _throttle_wait(request)
+    if seconds is not None:
+        return _throttled(request, portal, template, form, seconds, TOO_MANY_ATTEMPTS, **extra)
+    if not form.is_valid():
+        return _form_page(request, portal, template, form, status=422, **extra)
+    return None
+
+
 def _field_errors(form: forms.Form, exc: ApplicationError) -> None:
     """A service's refusal, shown on the form: on its field when the form has one, else above the form."""
     for error in exc.field_errors:
@@ -177,13 +191,6 @@ def _field_errors(form: forms.Form, exc: ApplicationError) -> None:
 
 def _redirect(path: str, **query: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(f"{path}?{urlencode(query)}" if query else path)
-
-
-def _client(request: HttpRequest) -> dict[str, Any]:
-    return {
-        "ip_address": request.META.get("REMOTE_ADDR") or None,
-        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
-    }
 
 
 def _next_path(request: HttpRequest) -> str:
@@ -253,15 +260,12 @@ def _invitation(token: str) -> Invitation | None:
         return None
 
 
-def _invite_page(
-    request: HttpRequest, portal: Portal, invitation: Invitation, form: InvitationAcceptForm, status: int = 200
-) -> HttpResponse:
-    context = {
+def _invite_context(invitation: Invitation, form: InvitationAcceptForm) -> dict[str, Any]:
+    return {
         "email": invitation.portal_user.email,
         "existing_account": form.existing_account,
         "existing_account_notice": EXISTING_ACCOUNT_NOTICE,
     }
-    return _form_page(request, portal, "invite.html", form, status=status, **context)
 
 
 @never_cache
@@ -276,17 +280,12 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
     existing_account = User.objects.filter(email__iexact=invitation.portal_user.email).exists()
     if request.method != "POST":
         form = InvitationAcceptForm(existing_account=existing_account, initial={"name": invitation.portal_user.name})
-        return _invite_page(request, portal, invitation, form)
+        return _form_page(request, portal, "invite.html", form, **_invite_context(invitation, form))
 
     form = InvitationAcceptForm(request.POST, existing_account=existing_account)
-    seconds = _throttle_wait(request)
-    if seconds is not None:
-        form.add_error(None, TOO_MANY_ATTEMPTS.format(seconds=seconds))
-        response = _invite_page(request, portal, invitation, form, status=429)
-        response["Retry-After"] = str(seconds)
-        return response
-    if not form.is_valid():
-        return _invite_page(request, portal, invitation, form, status=422)
+    refused = _refused_post(request, portal, "invite.html", form, **_invite_context(invitation, form))
+    if refused is not None:
+        return refused
     try:
         with transaction.atomic():
             account, session = invitation_accept(
@@ -294,13 +293,14 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
                 token=token,
                 password=form.cleaned_data["password"],
                 name=form.cleaned_data.get("name", ""),
-                **_client(request),
+                **client_details(request),
             )
     except NotFoundError:
         return _invalid_invitation(request, portal)
     except ApplicationError as exc:
         _field_errors(form, exc)
-        return _invite_page(request, portal, invitation, form, status=422 if exc.field_errors else exc.status)
+        status = 422 if exc.field_errors else exc.status
+        return _form_page(request, portal, "invite.html", form, status=status, **_invite_context(invitation, form))
     response = _home(request, portal, welcome_name=account.name, accepted=True, member=session.portal_user)
     _browser_switch(request, portal, session, response)
     return response
@@ -319,11 +319,9 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _form_page(request, portal, "login.html", LoginForm(), next=next_path)
     form = LoginForm(request.POST)
-    seconds = _throttle_wait(request)
-    if seconds is not None:
-        return _throttled(request, portal, "login.html", form, seconds, TOO_MANY_ATTEMPTS, next=next_path)
-    if not form.is_valid():
-        return _form_page(request, portal, "login.html", form, status=422, next=next_path)
+    refused = _refused_post(request, portal, "login.html", form, next=next_path)
+    if refused is not None:
+        return refused
     account = authenticate(request, email=form.cleaned_data["email"], password=form.cleaned_data["password"])
     if getattr(request, "axes_locked_out", False):
         # This page says so in the portal's look: AxesMiddleware would put the admin's lockout page in its place.
@@ -332,7 +330,7 @@ def login(request: HttpRequest) -> HttpResponse:
     try:
         if not isinstance(account, User):
             raise PortalLoginRefused()
-        session = portal_session_open(user=account, **_client(request))
+        session = portal_session_open(user=account, **client_details(request))
     except PortalLoginRefused:
         form.add_error(None, SIGN_IN_FAILED)
         return _form_page(request, portal, "login.html", form, status=422, next=next_path)
@@ -357,11 +355,9 @@ def _email_request(request: HttpRequest, purpose: str, template: str) -> HttpRes
     if request.method != "POST":
         return _form_page(request, portal, template, EmailForm())
     form = EmailForm(request.POST)
-    seconds = _throttle_wait(request)
-    if seconds is not None:
-        return _throttled(request, portal, template, form, seconds, TOO_MANY_ATTEMPTS)
-    if not form.is_valid():
-        return _form_page(request, portal, template, form, status=422)
+    refused = _refused_post(request, portal, template, form)
+    if refused is not None:
+        return refused
     email = form.cleaned_data["email"]
     sign_in_token_request(portal=portal, email=email, purpose=purpose, host=request_portal_host(request))
     code_form = CodeForm(initial={"email": email}) if purpose == SignInToken.Purpose.EMAIL_SIGN_IN else None
@@ -383,14 +379,12 @@ def login_code(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _form_page(request, portal, "login_code.html", CodeForm(initial={"email": request.GET.get("email")}))
     form = CodeForm(request.POST)
-    seconds = _throttle_wait(request)
-    if seconds is not None:
-        return _throttled(request, portal, "login_code.html", form, seconds, TOO_MANY_ATTEMPTS)
-    if not form.is_valid():
-        return _form_page(request, portal, "login_code.html", form, status=422)
+    refused = _refused_post(request, portal, "login_code.html", form)
+    if refused is not None:
+        return refused
     try:
         _, session = email_sign_in_by_code(
-            email=form.cleaned_data["email"], code=form.cleaned_data["code"], **_client(request)
+            email=form.cleaned_data["email"], code=form.cleaned_data["code"], **client_details(request)
         )
     except SignInRefused as exc:
         form.add_error(None, exc.message)
@@ -421,7 +415,7 @@ def login_email_link(request: HttpRequest, token: str) -> HttpResponse:
         response["Retry-After"] = str(seconds)
         return response
     try:
-        _, session = email_sign_in_by_link(token=token, **_client(request))
+        _, session = email_sign_in_by_link(token=token, **client_details(request))
     except SignInRefused:
         return _invalid_link(request, portal)
     return _signed_in(request, portal, session)
@@ -448,11 +442,9 @@ def password_reset_page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _form_page(request, portal, "password_reset.html", NewPasswordForm())
     form = NewPasswordForm(request.POST)
-    seconds = _throttle_wait(request)
-    if seconds is not None:
-        return _throttled(request, portal, "password_reset.html", form, seconds, TOO_MANY_ATTEMPTS)
-    if not form.is_valid():
-        return _form_page(request, portal, "password_reset.html", form, status=422)
+    refused = _refused_post(request, portal, "password_reset.html", form)
+    if refused is not None:
+        return refused
     try:
         password_reset(token=token, password=form.cleaned_data["password"])
     except NotFoundError:
@@ -544,7 +536,7 @@ def _account_password(request: HttpRequest, portal: Portal, session: PortalSessi
             member=session.portal_user,
             current_password=form.cleaned_data["current_password"],
             password=form.cleaned_data["password"],
-            **_client(request),
+            **client_details(request),
         )
     except ApplicationError as exc:
         _field_errors(form, exc)

@@ -49,6 +49,7 @@ from customer_portal.tokens import PORTAL_CLAIM, portal_token_pair, token_portal
 from portalsite.api.serializers import ErrorResponseSerializer, RejectUnknownFieldsMixin
 from portalsite.errors import NotFoundError
 from portalsite.hostnames import request_hostname
+from portalsite.requests import client_details
 
 
 @extend_schema_serializer(component_name="TokenRefreshRequest")
@@ -119,7 +120,7 @@ class AuthViewSet(viewsets.ViewSet):
         if not request_names_a_portal(request):
             return Response(account_login(user=user))
         portal = request_portal(request)  # a portal login opens a session there
-        session = portal_session_open(user=user, **_client(request))
+        session = portal_session_open(user=user, **client_details(request))
         return Response(portal_token_pair(user=user, portal=portal, session=session))
 
     @extend_schema(
@@ -225,7 +226,7 @@ class AuthViewSet(viewsets.ViewSet):
         portal = request_portal(request)
         values = data.validated_data
         if "token" in values:
-            user, session = email_sign_in_by_link(token=values["token"], **_client(request))
+            user, session = email_sign_in_by_link(token=values["token"], **client_details(request))
         else:
-            user, session = email_sign_in_by_code(email=values["email"], code=values["code"], **_client(request))
+            user, session = email_sign_in_by_code(email=values["email"], code=values["code"], **client_details(request))
         return Response(portal_token_pair(user=user, portal=portal, session=session))

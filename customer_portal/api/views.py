@@ -66,12 +66,9 @@ from customer_portal.tokens import portal_token_pair
 from portals.caching import portal_config_cached
 from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated, represent
+from portalsite.requests import client_details
 
 _NOT_IN_THIS_STATE = OpenApiResponse(ErrorResponseSerializer, "Not possible in the invitation's current status")
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class PortalConfigViewSet(viewsets.ViewSet):
@@ -211,10 +208,7 @@ class InvitationViewSet(viewsets.ViewSet):
         portal = request_portal(request)
         data = InvitationAcceptInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user, session = invitation_accept(
-            portal=portal, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            **data.validated_data,
-        )  # fmt: skip
+        user, session = invitation_accept(portal=portal, **client_details(request), **data.validated_data)
         return Response(portal_token_pair(user=user, portal=portal, session=session))
 
 

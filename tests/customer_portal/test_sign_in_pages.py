@@ -505,7 +505,9 @@ def test_the_json_endpoints_work_on_a_verified_custom_domain(custom_host, portal
 def test_a_code_of_any_characters_is_refused_like_a_wrong_one(browser, portal, portal_user):
     _ask(browser, "/login/email")
 
-    response = browser.post("/login/code", {"email": PORTAL_USER_EMAIL, "code": "１２３４５６"})  # fullwidth digits
+    fullwidth = "".join(chr(0xFF10 + int(digit)) for digit in "123456")  # digits, but not ASCII ones
+
+    response = browser.post("/login/code", {"email": PORTAL_USER_EMAIL, "code": fullwidth})
 
     assert response.status_code == 422
     assert SIGN_IN_REFUSED in response.content.decode()
