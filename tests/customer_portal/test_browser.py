@@ -1,7 +1,6 @@
 """A portal's people as they sign in (issue 16): Debian's Chromium, headless, against the live server, with
 the e-mails going through the real SMTP test server. Screenshots of every page go to the test's folder."""
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from customer_portal.services import portal_users_invite
 from portals.models import Portal
 from portals.services import portal_delete
 from tests.browser import BROWSER_MARKS, Browser, chromium, committed_rows_restored, screenshots
-from tests.conftest import make_portal
+from tests.conftest import mailed_code, mailed_link, make_portal
 from tests.jobs import run_jobs
 from tests.smtp import SmtpServer
 
@@ -29,8 +28,6 @@ SLUG = "signin-browser"
 EMAIL = "ann@example.com"
 FIRST_PASSWORD = "first browser password 31"
 NEW_PASSWORD = "second browser password 47"
-LINK = re.compile(r"http://(?P<host>[^/\s]+)(?P<path>/(?:invite|password/reset|login/email)/[A-Za-z0-9_-]+)")
-CODE = re.compile(r"code on the sign-in page: (?P<code>\d{6})")
 
 
 def _mailed(smtp: SmtpServer) -> str:
@@ -42,9 +39,7 @@ def _mailed(smtp: SmtpServer) -> str:
 
 
 def _path(text: str) -> str:
-    found = LINK.search(text)
-    assert found is not None, text
-    return found.group("path")
+    return mailed_link(text).path
 
 
 def _delete_leftovers() -> None:
@@ -127,9 +122,7 @@ def _scenario(portal: Portal, smtp: SmtpServer, browser: Browser, other: Browser
     browser.click_and_wait(browser.find("main button[type=submit]"))
     assert "Enter the code" in browser.text()
     browser.shot("login-email-sent")
-    code = CODE.search(_mailed(smtp))
-    assert code is not None
-    browser.find("#id_code").send_keys(code.group("code"))
+    browser.find("#id_code").send_keys(mailed_code(_mailed(smtp)))
     browser.click_and_wait(browser.find("main button[type=submit]"))
     assert "Signed in as Ann Example" in browser.text()
     browser.shot("signed-in-by-code")

@@ -1,6 +1,5 @@
 """The JSON side of issue 16: /v1/auth/password/*, /v1/auth/email-link(/verify), /v1/customer-portal/me/sessions."""
 
-import re
 from typing import Any
 
 import pytest
@@ -20,6 +19,8 @@ from tests.conftest import (
     PORTAL_USER_EMAIL,
     PortalUserLogin,
     invite,
+    mailed_code,
+    mailed_link,
     portal_login,
     token_client,
 )
@@ -29,8 +30,6 @@ from tests.jobs import queued_jobs, run_jobs
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "harvest kettle jasmine 3390"
-LINK = re.compile(r"https?://(?P<host>[^/\s]+)/(?P<page>password/reset|login/email)/(?P<token>[A-Za-z0-9_.-]+)")
-CODE = re.compile(r"code on the sign-in page: (?P<code>\d{6})")
 
 
 @pytest.fixture
@@ -50,15 +49,11 @@ def _mail(client: APIClient, path: str, email: str = PORTAL_USER_EMAIL) -> mail.
 
 
 def _token(message: mail.EmailMessage) -> str:
-    found = LINK.search(message.body)
-    assert found is not None, message.body
-    return found.group("token")
+    return mailed_link(message.body).token
 
 
 def _code(message: mail.EmailMessage) -> str:
-    found = CODE.search(message.body)
-    assert found is not None, message.body
-    return found.group("code")
+    return mailed_code(message.body)
 
 
 def _refused(response) -> None:
@@ -183,9 +178,9 @@ def test_a_weak_password_is_refused_at_password_and_the_link_still_works(anonymo
 def test_org_admins_reset_on_the_main_host(api_client, owner):
     login = _post(api_client, "/v1/auth/token", {"email": owner.email, "password": DEFAULT_PASSWORD})
     message = _mail(api_client, "/v1/auth/password/forgot", owner.email)
-    found = LINK.search(message.body)
-    assert found and found.group("host") == f"{MAIN_HOST}:8000" and found.group("page") == "password/reset"
-    token = found.group("token")
+    found = mailed_link(message.body)
+    assert (found.host, found.page) == (f"{MAIN_HOST}:8000", "password/reset")
+    token = found.token
 
     reset = _post(api_client, "/v1/auth/password/reset", {"token": token, "password": NEW_PASSWORD})
     again = _post(api_client, "/v1/auth/password/reset", {"token": token, "password": "yet another one 5512"})
@@ -202,7 +197,7 @@ def test_org_admins_reset_on_the_main_host(api_client, owner):
 
 def test_a_link_signs_in_once_with_a_portal_scoped_pair(anonymous, portal, portal_user):
     message = _mail(anonymous, "/v1/auth/email-link")
-    assert LINK.search(message.body).group("host") == f"{PORTAL_HOST}:8000"
+    assert mailed_link(message.body).host == f"{PORTAL_HOST}:8000"
     token = _token(message)
 
     first = _post(anonymous, "/v1/auth/email-link/verify", {"token": token})

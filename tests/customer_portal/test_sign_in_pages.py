@@ -22,6 +22,8 @@ from tests.conftest import (
     TEST_PORTAL_HOST,
     PortalUserLogin,
     invite,
+    mailed_code,
+    mailed_link,
     token_client,
     verified_custom_domain,
 )
@@ -32,8 +34,6 @@ pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "lantern meadow copper 7713"
 COOKIE = "portal_session"
-LINK = re.compile(r"https?://(?P<host>[^/\s]+)(?P<path>/(?:password/reset|login/email)/[A-Za-z0-9_-]+)")
-CODE = re.compile(r"code on the sign-in page: (?P<code>\d{6})")
 
 
 @pytest.fixture
@@ -56,9 +56,8 @@ def _main(response) -> str:
 
 
 def _mailed_link(message: mail.EmailMessage) -> tuple[str, str]:
-    found = LINK.search(message.body)
-    assert found is not None, message.body
-    return found.group("host"), found.group("path")
+    found = mailed_link(message.body)
+    return found.host, found.path
 
 
 def _ask(client: Client, path: str, email: str = PORTAL_USER_EMAIL) -> mail.EmailMessage | None:
@@ -280,7 +279,7 @@ def test_the_code_signs_in_from_the_page_the_request_shows(browser, portal, port
     assert 'action="/login/code"' in asked.content.decode()
     assert f'value="{PORTAL_USER_EMAIL}"' in asked.content.decode()
     run_jobs()
-    code = CODE.search(mail.outbox[-1].body).group("code")
+    code = mailed_code(mail.outbox[-1].body)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
     refused = browser.post("/login/code", {"email": PORTAL_USER_EMAIL, "code": wrong})
@@ -437,7 +436,7 @@ def test_the_pages_exist_on_portal_hosts_only(client: Any, portal_user):
 def test_an_invited_person_is_signed_in_by_accepting(portal, portal_host, owner_api):
     invite(portal, "invitee@example.com", send_email=True)
     run_jobs()
-    token = re.search(r"/invite/(\S+)", mail.outbox[-1].body).group(1)
+    token = mailed_link(mail.outbox[-1].body).token
     browser = Client(HTTP_HOST=portal_host)
 
     accepted = browser.post(

@@ -1,6 +1,5 @@
 """One-time e-mailed secrets (customer_portal.services): password reset, sign-in by link or code (issue 16)."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from customer_portal.services import (
     sign_in_token_request,
 )
 from portalsite.errors import NotFoundError
-from tests.conftest import PORTAL_HOST, PORTAL_USER_EMAIL, PortalUserLogin
+from tests.conftest import PORTAL_HOST, PORTAL_USER_EMAIL, PortalUserLogin, mailed_code, mailed_link
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +28,6 @@ pytestmark = pytest.mark.django_db
 RESET = SignInToken.Purpose.PASSWORD_RESET
 SIGN_IN = SignInToken.Purpose.EMAIL_SIGN_IN
 NEW_PASSWORD = "quince harbour mosaic 4401"
-LINK = re.compile(r"https?://(?P<host>[^/\s]+)/(?P<page>password/reset|login/email)/(?P<token>[A-Za-z0-9_-]+)")
-CODE = re.compile(r"code on the sign-in page: (?P<code>\d{6})")
 
 
 def _mailed(portal, email=PORTAL_USER_EMAIL, purpose=RESET, host=PORTAL_HOST) -> mail.EmailMessage:
@@ -42,26 +39,22 @@ def _mailed(portal, email=PORTAL_USER_EMAIL, purpose=RESET, host=PORTAL_HOST) ->
 
 
 def _token(message: mail.EmailMessage) -> str:
-    found = LINK.search(message.body)
-    assert found is not None, message.body
-    return found.group("token")
+    return mailed_link(message.body).token
 
 
 def _code(message: mail.EmailMessage) -> str:
-    found = CODE.search(message.body)
-    assert found is not None, message.body
-    return found.group("code")
+    return mailed_code(message.body)
 
 
 def test_a_reset_e_mail_links_to_the_host_asked_on_and_stores_only_a_hash(portal, portal_user: PortalUserLogin):
     message = _mailed(portal)
 
-    found = LINK.search(message.body)
-    assert found and found.group("host") == f"{PORTAL_HOST}:8000" and found.group("page") == "password/reset"
+    found = mailed_link(message.body)
+    assert (found.host, found.page) == (f"{PORTAL_HOST}:8000", "password/reset")
     assert message.to == [PORTAL_USER_EMAIL]
     with tenant_context(portal):
         row = SignInToken.objects.get()
-    assert found.group("token") not in (row.token_hash, row.delivery_key)
+    assert found.token not in (row.token_hash, row.delivery_key)
     assert row.expires_at - row.created_at == timedelta(hours=1)
 
 
