@@ -227,6 +227,15 @@ def _session_end(*, session_id: str, portal_user: PortalUser | None = None) -> N
         portal_session_end(session_id=session_id, portal_user=portal_user)
 
 
+def _link_live(token: str, purpose: str) -> bool:
+    """Whether `token` is a live link of `purpose`; asking uses nothing up."""
+    try:
+        sign_in_token_get(token=token, purpose=purpose)
+    except NotFoundError:
+        return False
+    return True
+
+
 def _invalid_link(request: HttpRequest, portal: Portal) -> HttpResponse:
     """Every link that is not live (used, replaced, expired, unknown, another portal's) gets this same page."""
     return _page(request, portal, "link_invalid.html", {"message": INVALID_LINK}, status=404)
@@ -397,9 +406,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
 def login_email_link(request: HttpRequest, token: str) -> HttpResponse:
     """The e-mailed link: its GET only shows a button (mail scanners follow links), the button signs in."""
     portal = _portal(request)
-    try:
-        sign_in_token_get(token=token, purpose=SignInToken.Purpose.EMAIL_SIGN_IN)
-    except NotFoundError:
+    if not _link_live(token, SignInToken.Purpose.EMAIL_SIGN_IN):
         return _invalid_link(request, portal)
     if request.method != "POST":
         return _page(request, portal, "login_email_confirm.html")
@@ -435,9 +442,7 @@ def password_forgot(request: HttpRequest) -> HttpResponse:
 def password_reset_page(request: HttpRequest, token: str) -> HttpResponse:
     """A new password (twice, Django's validators) with the e-mailed link; then every sign-in has ended."""
     portal = _portal(request)
-    try:
-        sign_in_token_get(token=token, purpose=SignInToken.Purpose.PASSWORD_RESET)
-    except NotFoundError:
+    if not _link_live(token, SignInToken.Purpose.PASSWORD_RESET):
         return _invalid_link(request, portal)
     if request.method != "POST":
         return _form_page(request, portal, "password_reset.html", NewPasswordForm())
