@@ -205,9 +205,9 @@ def test_sign_out_ends_the_session_and_is_post_only(browser, portal, portal_user
     assert NOTICES["signed_out"] in browser.get("/login?done=signed_out").content.decode()
 
 
-@pytest.mark.parametrize("how", ["admin-api", "service", "revocation", "removal", "logout-everywhere"])
+@pytest.mark.parametrize("how", ["admin-api", "admin-page", "service", "revocation", "removal", "logout-everywhere"])
 def test_ending_the_session_anywhere_signs_the_browser_out_at_its_next_request(
-    browser, portal, portal_user, owner_on_portal, how
+    browser, portal, portal_user, owner_on_portal, owner_web, how
 ):
     _sign_in(browser)
     [_, session] = _live(portal)
@@ -215,6 +215,9 @@ def test_ending_the_session_anywhere_signs_the_browser_out_at_its_next_request(
 
     if how == "admin-api":
         assert owner_on_portal.delete(f"/v1/customer-portal/sessions/{session.id}").status_code == 200
+    elif how == "admin-page":
+        ended = owner_web.post(f"/admin/portals/portal/{portal.pk}/sessions/", {"session": str(session.id)})
+        assert ended.status_code == 302
     elif how == "service":
         with tenant_context(portal):
             portal_session_end(session_id=session.id)
