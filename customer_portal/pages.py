@@ -25,7 +25,7 @@ from django_tenants.utils import get_public_schema_name
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.api.throttles import AuthRateThrottle
+from accounts.api.throttles import AuthRateThrottle, email_throttle_wait
 from accounts.lockout import lockout_seconds
 from accounts.models import User
 from customer_portal.api.portal import request_portal_host
@@ -69,6 +69,7 @@ __all__ = ["PASSWORDS_DIFFER"]  # the tests read it here, where the invitation f
 
 EXISTING_ACCOUNT_NOTICE = "You already have an account: enter its password."
 TOO_MANY_ATTEMPTS = "Too many attempts from your network. Try again in {seconds} seconds."
+TOO_MANY_EMAILS = "Too many e-mails were asked for this address. Try again in {seconds} seconds."
 LOCKED_OUT = "Too many failed sign-ins for this account or from your network. Try again in {seconds} seconds."
 SIGN_IN_FAILED = "That e-mail address and password do not match an account with access to this portal."
 EMAIL_SENT = "If this address has an account here, we sent it an e-mail. It can take a minute to arrive."
@@ -368,6 +369,9 @@ def _email_request(request: HttpRequest, purpose: str, template: str) -> HttpRes
     if refused is not None:
         return refused
     email = form.cleaned_data["email"]
+    seconds = email_throttle_wait(email=email, request=request)
+    if seconds is not None:
+        return _throttled(request, portal, template, form, seconds, TOO_MANY_EMAILS)
     sign_in_token_request(portal=portal, email=email, purpose=purpose, host=request_portal_host(request))
     code_form = CodeForm(initial={"email": email}) if purpose == SignInToken.Purpose.EMAIL_SIGN_IN else None
     return _page(request, portal, "email_sent.html", {"message": EMAIL_SENT, "form": code_form})

@@ -219,6 +219,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("AUTH_THROTTLE_RATE", default="20/min"),
         "invite": env.str("INVITE_THROTTLE_RATE", default="300/min"),
+        # per e-mail address, on what mails it a sign-in or reset link (pages and API alike)
+        "email": env.str("EMAIL_THROTTLE_RATE", default="10/hour"),
     },
     "NUM_PROXIES": NUM_PROXIES,
 }

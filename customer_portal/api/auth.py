@@ -22,7 +22,7 @@ from accounts.api.serializers import (
     TokenObtainInput,
     TokenPairOutput,
 )
-from accounts.api.throttles import AuthRateThrottle
+from accounts.api.throttles import AuthRateThrottle, email_throttle_wait
 from accounts.lockout import lockout_seconds
 from accounts.services import (
     account_login,
@@ -84,6 +84,13 @@ def _client(request: Request) -> dict[str, Any]:
         "ip_address": request.META.get("REMOTE_ADDR") or None,
         "user_agent": request.META.get("HTTP_USER_AGENT", ""),
     }
+
+
+def _email_budget(email: str, request: Request) -> None:
+    """Throttled (429) past EMAIL_THROTTLE_RATE e-mails to this address, whoever asks."""
+    wait = email_throttle_wait(email=email, request=request)
+    if wait is not None:
+        raise Throttled(wait=wait)
 
 
 class AuthViewSet(viewsets.ViewSet):
@@ -163,6 +170,7 @@ class AuthViewSet(viewsets.ViewSet):
         data = PasswordForgotInput(data=request.data)
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"]
+        _email_budget(email, request)
         if request_names_a_portal(request):
             portal = request_portal(request)
             purpose = SignInToken.Purpose.PASSWORD_RESET
@@ -205,6 +213,7 @@ class AuthViewSet(viewsets.ViewSet):
         data = EmailLinkInput(data=request.data)
         data.is_valid(raise_exception=True)
         portal = request_portal(request)
+        _email_budget(data.validated_data["email"], request)
         sign_in_token_request(
             portal=portal,
             email=data.validated_data["email"],

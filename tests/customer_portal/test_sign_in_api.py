@@ -293,3 +293,21 @@ def test_only_a_portal_users_token_has_own_sessions(owner_on_portal, anonymous):
 def portal_user_session(login: PortalUserLogin, portal: Portal) -> str:
     """The id of the session the fixture's own token carries."""
     return str(AccessToken(login.access)["session_id"])
+
+
+def test_an_address_gets_a_limited_number_of_e_mails_whoever_asks_and_whether_or_not_it_exists(
+    portal_host, portal_user, settings
+):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "email": "2/hour"},
+    }
+    for email in (PORTAL_USER_EMAIL, "nobody@example.com"):
+        statuses = [
+            _post(APIClient(HTTP_HOST=portal_host, REMOTE_ADDR=f"10.0.0.{n}"), path, {"email": email.upper()})
+            for n, path in enumerate(["/v1/auth/password/forgot", "/v1/auth/email-link", "/v1/auth/email-link"])
+        ]
+        assert [response.status_code for response in statuses] == [202, 202, 429], email
+        assert int(statuses[-1]["Retry-After"]) > 0
+    run_jobs()
+    assert len(mail.outbox) == 2  # the member's two

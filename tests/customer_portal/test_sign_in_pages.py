@@ -520,3 +520,16 @@ def test_pages_that_name_who_is_signed_in_are_never_cached(browser, portal_user)
 
     for path in ("/", "/account", "/login"):
         assert "no-store" in browser.get(path)["Cache-Control"], path
+
+
+def test_the_e_mail_pages_share_the_per_address_budget(browser, portal_user, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "email": "1/hour"},
+    }
+    assert browser.post("/password/forgot", {"email": PORTAL_USER_EMAIL}).status_code == 200
+
+    throttled = browser.post("/login/email", {"email": PORTAL_USER_EMAIL})
+
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert "Too many e-mails were asked for this address" in throttled.content.decode()
