@@ -778,11 +778,17 @@ def feature_toggle(*, key: str, enabled: bool | None = None) -> Feature:
 # Housekeeping -----------------------------------------------------------------------------------
 
 
+# Used or expired sign-in and reset links are kept this long (what an e-mail came to), then deleted.
+SIGN_IN_TOKENS_KEPT = timedelta(days=1)
+
+
 @transaction.atomic
 def portal_housekeeping() -> tuple[int, int]:
-    """Store `expired` on invitations past their expiry and end sessions past theirs.
-    Returns (invitations expired, sessions ended)."""
+    """Store `expired` on invitations past their expiry, end sessions past theirs, and delete sign-in and reset
+    links dead for more than SIGN_IN_TOKENS_KEPT. Returns (invitations expired, sessions ended)."""
     now = timezone.now()
+    dead = now - SIGN_IN_TOKENS_KEPT
+    SignInToken.objects.filter(Q(used_at__lt=dead) | Q(expires_at__lt=dead)).delete()
     expired = Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__lte=now).update(
         status=Invitation.Status.EXPIRED
     )

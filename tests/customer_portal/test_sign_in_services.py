@@ -15,6 +15,7 @@ from customer_portal.services import (
     email_sign_in_by_code,
     email_sign_in_by_link,
     password_reset,
+    portal_housekeeping,
     portal_user_revoke,
     sign_in_token_get,
     sign_in_token_request,
@@ -162,3 +163,16 @@ def test_a_link_mailed_before_the_member_was_revoked_signs_no_one_in(portal, por
         portal_user_revoke(portal_user_id=portal_user.member.id)
         with pytest.raises(SignInRefused):
             email_sign_in_by_link(token=token, ip_address=None, user_agent="")
+
+
+def test_housekeeping_deletes_links_dead_for_a_day(portal, portal_user):
+    _mailed(portal)  # live
+    _mailed(portal, purpose=SIGN_IN)  # live
+    with tenant_context(portal):
+        fresh, old = SignInToken.objects.order_by("created_at")
+        SignInToken.objects.filter(id=old.id).update(used_at=timezone.now() - timedelta(days=2))
+        portal_housekeeping()
+        assert list(SignInToken.objects.values_list("id", flat=True)) == [fresh.id]
+        SignInToken.objects.update(expires_at=timezone.now() - timedelta(hours=25))
+        portal_housekeeping()
+        assert not SignInToken.objects.exists()
