@@ -170,7 +170,7 @@ def portal_update(
                 _portal_custom_domain_set(portal=portal, custom_domain=custom_domain)
             portal.save(update_fields=["name", "updated_at"])
             # Routes and the rendered config show the name and domains too: forget them.
-            routing_forget_on_commit(portal.domains.values_list("domain", flat=True))
+            routing_forget_on_commit(portal.domains.values_list("domain", flat=True), portal_id=portal.id)
             portal_config_forget_on_commit(portal.id)
             return portal
     except IntegrityError as exc:
@@ -200,7 +200,7 @@ def portal_delete(*, portal: Portal) -> None:
     schema_drop(schema_name=portal.schema_name)
     Domain.objects.filter(tenant=portal).delete()
     Portal.objects.filter(pk=portal.pk).delete()
-    routing_forget_on_commit(hosts)
+    routing_forget_on_commit(hosts, portal_id=portal.id)
     portal_config_forget_on_commit(portal.id)
     logger.info("portal %s (%s) deleted; schema %s dropped", portal.slug, portal.id, portal.schema_name)
 
