@@ -18,13 +18,10 @@ def _password(label: str, autocomplete: str) -> forms.CharField:
     )
 
 
-def _email() -> forms.CharField:
+def _email(*, autofocus: bool = True) -> forms.CharField:
     # A CharField: a malformed address must get the same answer as an unknown one.
-    return forms.CharField(
-        label="E-mail address",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
-    )
+    attrs = {"autocomplete": "email", **({"autofocus": "autofocus"} if autofocus else {})}
+    return forms.CharField(label="E-mail address", max_length=254, widget=forms.EmailInput(attrs=attrs))
 
 
 class NewPasswordForm(forms.Form):
@@ -73,12 +70,19 @@ class EmailForm(forms.Form):
 
 
 class CodeForm(forms.Form):
-    email = _email()
+    email = _email(autofocus=False)  # usually filled in already: the code is what is typed
     code = forms.CharField(
         label="6-digit code",
         max_length=6,
         min_length=6,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}),
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "one-time-code",
+                "pattern": "[0-9]*",
+                "autofocus": "autofocus",
+            }
+        ),
     )
 
 

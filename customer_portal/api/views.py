@@ -40,6 +40,7 @@ from customer_portal.api.serializers import (
     portal_summary,
 )
 from customer_portal.invite_rows import InviteEntry
+from customer_portal.models import PortalSession
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -254,14 +255,20 @@ class FeatureViewSet(viewsets.ViewSet):
         return Response(FeatureOutput(feature_toggle(key=feature_id, **data.validated_data)).data)
 
 
+def _own_session(request: Request) -> PortalSession:
+    """The caller's portal session, on the views IsPortalUser guards (it lets only a portal session through)."""
+    session = request_portal_session(request)
+    assert session is not None
+    return session
+
+
 class MeViewSet(viewsets.ViewSet):
     permission_classes = [IsPortalUser]
 
     @extend_schema(operation_id="get_customer_portal_me", summary="The calling portal user",
                    responses=MeOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        session = request_portal_session(request)
-        assert session is not None  # IsPortalUser let only a portal session through
+        session = _own_session(request)
         portal = request_portal(request)
         config = portal_config_cached(
             portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())
@@ -284,13 +291,9 @@ class MeSessionViewSet(viewsets.ViewSet):
     lookup_field = "id"
 
     def list(self, request: Request) -> Response:
-        session = request_portal_session(request)
-        assert session is not None  # IsPortalUser let only a portal session through
-        sessions = portal_user_session_list(portal_user_id=session.portal_user_id)
+        sessions = portal_user_session_list(portal_user_id=_own_session(request).portal_user_id)
         return Response(PortalSessionOutput(sessions, many=True).data)
 
     def destroy(self, request: Request, id: str) -> Response:
-        session = request_portal_session(request)
-        assert session is not None
-        portal_session_end(session_id=id, portal_user=session.portal_user)
+        portal_session_end(session_id=id, portal_user=_own_session(request).portal_user)
         return Response({})
