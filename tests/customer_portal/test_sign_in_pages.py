@@ -293,30 +293,39 @@ def test_the_code_signs_in_from_the_page_the_request_shows(browser, portal, port
     assert (signed_in.status_code, signed_in["Location"]) == (302, "/")
 
 
-@pytest.mark.parametrize("state", ["unknown", "used", "expired", "replaced", "reset-link", "other-portal"])
-def test_every_invalid_sign_in_link_gets_the_same_page(browser, portal, portal_user, test_portal, state):
-    message = _ask(browser, "/login/email")
-    _, path = _mailed_link(message)
+_VALID_RESET = {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+
+
+@pytest.mark.parametrize("state", ["unknown", "used", "expired", "replaced", "other-kind", "other-portal"])
+@pytest.mark.parametrize(
+    ("ask", "other_ask"), [("/login/email", "/password/forgot"), ("/password/forgot", "/login/email")]
+)
+def test_every_invalid_link_gets_the_same_page(browser, portal, portal_user, test_portal, state, ask, other_ask):
+    _, path = _mailed_link(_ask(browser, ask))
+    page = path.rsplit("/", 1)[0]
     client = Client(HTTP_HOST=PORTAL_HOST)
     if state == "unknown":
-        path = "/login/email/" + "A" * 43
+        path = f"{page}/{'A' * 43}"
     elif state == "used":
-        assert client.post(path).status_code == 302
+        assert client.post(path, _VALID_RESET).status_code == 302
     elif state == "expired":
         with tenant_context(portal):
             SignInToken.objects.update(expires_at="2000-01-01T00:00:00Z")
     elif state == "replaced":
-        _ask(browser, "/login/email")
-    elif state == "reset-link":
-        _, reset_path = _mailed_link(_ask(browser, "/password/forgot"))
-        path = reset_path.replace("/password/reset/", "/login/email/")
+        _ask(browser, ask)
+    elif state == "other-kind":
+        _, other_path = _mailed_link(_ask(browser, other_ask))
+        path = f"{page}/{other_path.rsplit('/', 1)[1]}"  # a live token, of the other kind
     else:
         client = Client(HTTP_HOST=TEST_PORTAL_HOST)
 
-    for response in (client.get(path), Client(HTTP_HOST=client.defaults["HTTP_HOST"]).post(path)):
+    posted = Client(HTTP_HOST=client.defaults["HTTP_HOST"]).post(path, _VALID_RESET)
+    for response in (client.get(path), posted):
         assert response.status_code == 404
         assert INVALID_LINK in response.content.decode()
         assert "<form" not in _main(response)
+    reset_once = state == "used" and ask == "/password/forgot"  # the one post that was a live reset link
+    assert User.objects.get(id=portal_user.account.id).check_password(NEW_PASSWORD) == reset_once
 
 
 # Forgotten password ------------------------------------------------------------------------------------------
