@@ -1,5 +1,6 @@
 import uuid
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -12,9 +13,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError
 from accounts.models import Organization, OrgMembership, User
+from accounts.password_reset import DELIVER_TASK, reset_accounts, reset_token_user
 from accounts.signals import account_signed_out_everywhere
 from accounts.tokens import refresh_token_decode, token_pair
+from portalsite.errors import FieldError
+from portalsite.jobs import app
 from portalsite.slugs import unique_slug
+
+INVALID_RESET_LINK = "This link is not valid: it may have been used, replaced by a newer one, or expired."
 
 
 def normalize_email(email: str) -> str:
@@ -118,3 +124,43 @@ def expired_tokens_flush() -> int:
     a periodic job runs, as simplejwt's `flushexpiredtokens` command does. Returns the rows deleted."""
     deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
+
+
+def password_errors(*, password: str, user: User, loc: str = "password") -> list[FieldError]:
+    """What Django's password validators (AUTH_PASSWORD_VALIDATORS) say against `password` for `user`."""
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        return [FieldError((loc,), message) for message in exc.messages]
+    return []
+
+
+@transaction.atomic
+def account_password_set(*, user: User, password: str, loc: str = "password") -> None:
+    """Give the account a new password (Django's validators decide: AccountsError at `loc`), and end every
+    refresh token and portal session it has (a reset or a change: whoever held the old one is out)."""
+    errors = password_errors(password=password, user=user, loc=loc)
+    if errors:
+        raise AccountsError(" ".join(error.msg for error in errors), field_errors=errors)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    account_sign_out_everywhere(user_id=user.pk)
+
+
+def account_password_reset_request(*, email: str, host: str) -> None:
+    """Mail a reset link to the org admin with this e-mail (one job each, queued in this transaction); for
+    any other address nothing happens, and nothing tells the caller which it was. `host`: the main host asked
+    on (routed, without its port), which the link goes back to."""
+    with transaction.atomic():
+        for user in reset_accounts(email=email):
+            app.configure_task(DELIVER_TASK).defer(user_id=str(user.pk), host=host)
+
+
+def account_password_reset(*, token: str, password: str) -> User:
+    """Set a new password with a main-host reset link (AccountsError at `token` when it is not live, or at
+    `password` from the validators); every session and refresh token of the account ends."""
+    user = reset_token_user(token) if len(token) <= 200 else None
+    if user is None:
+        raise AccountsError(INVALID_RESET_LINK, loc=("token",))
+    account_password_set(user=user, password=password)
+    return user

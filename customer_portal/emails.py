@@ -17,6 +17,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from django.conf import settings
@@ -29,23 +30,33 @@ from django.utils.crypto import salted_hmac
 from django_tenants.utils import tenant_context
 from procrastinate.types import JSONDict
 
-from customer_portal.models import EmailDelivery, Invitation, PortalUser
+from customer_portal.models import EmailDelivery, Invitation, PortalUser, SignInToken
 from customer_portal.selectors import portal_settings_get
 from portals.models import Portal
+from portalsite.hostnames import absolute_url
 from portalsite.jobs import app
 from portalsite.mail import DeliveryFailure, PermanentDeliveryFailure, TemporaryDeliveryFailure, mail_send
 
 logger = logging.getLogger(__name__)
 
-EmailKind = Literal["invitation", "access_granted"]
+EmailKind = Literal["invitation", "access_granted", "password_reset", "sign_in"]
 DELIVER_TASK = "deliver_portal_email"  # customer_portal/tasks.py
 DELIVERY_FIELDS = ["delivery_status", "delivery_attempts", "delivered_at", "delivery_error", "delivery_key"]
 
 _SUBJECTS = {
     "invitation": "You are invited to {portal}",
     "access_granted": "You now have access to {portal}",
+    "password_reset": "Reset your password for {portal}",
+    "sign_in": "Your sign-in link for {portal}",
 }
-_TOKEN_SALT = "customer_portal.invitation-token"  # noqa: S105 (an HMAC's salt, public by design)
+# HMAC salts, public by design.
+_TOKEN_SALT = "customer_portal.invitation-token"  # noqa: S105
+_SIGN_IN_TOKEN_SALT = "customer_portal.sign-in-token"  # noqa: S105
+_SIGN_IN_CODE_SALT = "customer_portal.sign-in-code"
+_KIND_OF_PURPOSE: dict[str, EmailKind] = {
+    SignInToken.Purpose.PASSWORD_RESET: "password_reset",
+    SignInToken.Purpose.EMAIL_SIGN_IN: "sign_in",
+}
 
 
 @dataclass(frozen=True)
@@ -59,11 +70,33 @@ def invitation_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _row_secret(salt: str, row_id: uuid.UUID, delivery_key: str, secret: str | bytes | None) -> bytes:
+    return salted_hmac(salt, f"{row_id}:{delivery_key}", secret=secret, algorithm="sha256").digest()
+
+
+def _url_safe(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def invitation_token(*, invitation_id: uuid.UUID, delivery_key: str, secret: str | bytes | None = None) -> str:
     """The secret of an invitation's link (256 bits, URL-safe): an HMAC of its id and delivery key under the
     SECRET_KEY (or `secret`). A new delivery key is a new token."""
-    digest = salted_hmac(_TOKEN_SALT, f"{invitation_id}:{delivery_key}", secret=secret, algorithm="sha256").digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return _url_safe(_row_secret(_TOKEN_SALT, invitation_id, delivery_key, secret))
+
+
+def sign_in_token(*, token_id: uuid.UUID, delivery_key: str, secret: str | bytes | None = None) -> str:
+    """The secret of a password-reset or sign-in link, made as an invitation's is (under its own salt)."""
+    return _url_safe(_row_secret(_SIGN_IN_TOKEN_SALT, token_id, delivery_key, secret))
+
+
+def sign_in_code(*, token_id: uuid.UUID, delivery_key: str, secret: str | bytes | None = None) -> str:
+    """The 6-digit code that goes with a sign-in link; never stored (it is rebuilt from the row to check it)."""
+    number = int.from_bytes(_row_secret(_SIGN_IN_CODE_SALT, token_id, delivery_key, secret)[:8], "big")
+    return f"{number % 1_000_000:06d}"
+
+
+def sign_in_email_kind(token: SignInToken) -> EmailKind:
+    return _KIND_OF_PURPOSE[token.purpose]
 
 
 def delivery_new(row: EmailDelivery, *, kind: EmailKind, send: bool) -> QueuedEmail | None:
@@ -87,10 +120,12 @@ def portal_emails_queue(*, portal: Portal, emails: Sequence[QueuedEmail]) -> Non
     app.configure_task(DELIVER_TASK).batch_defer(*jobs)
 
 
-def portal_url(portal: Portal, path: str) -> str:
-    """An absolute URL on the portal's host: its custom domain once verified, else its default domain."""
-    port = f":{settings.PORTAL_URL_PORT}" if settings.PORTAL_URL_PORT else ""
-    return f"{settings.PORTAL_URL_SCHEME}://{portal.link_domain}{port}{path}"
+def portal_url(portal: Portal, path: str, *, host: str = "") -> str:
+    """An absolute URL on the portal's host: `host` (the one a request came to) while it still leads to this
+    portal, else its custom domain once verified, else its default domain."""
+    if not host or host not in (portal.default_domain, portal.verified_custom_domain):
+        host = portal.link_domain
+    return absolute_url(host, path)
 
 
 # Delivery (the job) ---------------------------------------------------------------------------
@@ -148,6 +183,8 @@ def _current(kind: EmailKind, row_id: str, key: str) -> tuple[EmailDelivery | No
     row: EmailDelivery | None
     if kind == "invitation":
         row = Invitation.objects.select_for_update().select_related("portal_user").filter(id=row_id).first()
+    elif kind in ("password_reset", "sign_in"):
+        row = SignInToken.objects.select_for_update().select_related("portal_user").filter(id=row_id).first()
     else:
         row = PortalUser.objects.select_for_update().filter(id=row_id).first()
     if row is None:
@@ -172,6 +209,13 @@ def _refusal(row: EmailDelivery) -> str | None:
             return f"not sent: the invitation was {status} before it could be delivered; resend it"
         if _token_for(row) is None:
             return "not sent: the SECRET_KEY changed since the invitation was made (no link can be rebuilt); resend it"
+    elif isinstance(row, SignInToken):
+        if not row.link_live(timezone.now()):
+            return "not sent: the link was used or expired before it could be delivered"
+        if row.portal_user.status != PortalUser.Status.ACTIVE:
+            return f"not sent: the member is {row.portal_user.status}"
+        if _sign_in_secret_for(row) is None:
+            return "not sent: the SECRET_KEY changed since the link was made (no link can be rebuilt)"
     elif isinstance(row, PortalUser) and row.status != PortalUser.Status.ACTIVE:
         return f"not sent: the member is {row.status}"
     return None
@@ -186,16 +230,33 @@ def _token_for(invitation: Invitation) -> str | None:
     return None
 
 
+def _sign_in_secret_for(row: SignInToken) -> tuple[str, str] | None:
+    """The link's token and the code, rebuilt under the SECRET_KEY or a fallback; None if none matches."""
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        token = sign_in_token(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
+        if secrets.compare_digest(invitation_token_hash(token), row.token_hash):
+            return token, sign_in_code(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
+    return None
+
+
 def _render(portal: Portal, kind: EmailKind, row: EmailDelivery) -> EmailMultiAlternatives:
     portal_settings = portal_settings_get()
     display_name = portal_settings.display_name or portal.name
+    code = ""
     if isinstance(row, Invitation):
         member, token = row.portal_user, _token_for(row)
         link = portal_url(portal, f"/invite/{token}")
         message = row.message
+    elif isinstance(row, SignInToken):
+        member, message = row.portal_user, ""
+        rebuilt = _sign_in_secret_for(row)
+        assert rebuilt is not None  # _refusal checked it
+        token, code = rebuilt
+        page = "/password/reset/" if row.purpose == SignInToken.Purpose.PASSWORD_RESET else "/login/email/"
+        link = portal_url(portal, f"{page}{token}", host=row.host)
     else:
         assert isinstance(row, PortalUser)
-        member, link, message = row, portal_url(portal, "/"), ""
+        member, link, message = row, portal_url(portal, "/login"), ""
     context = {
         "portal_name": display_name,
         "primary_color": portal_settings.safe_primary_color,
@@ -205,6 +266,9 @@ def _render(portal: Portal, kind: EmailKind, row: EmailDelivery) -> EmailMultiAl
         "message": message,
         "link": link,
         "expires_days": settings.PORTAL_INVITATION_TTL.days,
+        "code": code,
+        "link_minutes": _minutes(row.expires_at - row.created_at) if isinstance(row, SignInToken) else 0,
+        "code_minutes": int(settings.EMAIL_SIGN_IN_CODE_TTL.total_seconds() // 60),
     }
     email = EmailMultiAlternatives(
         subject=_SUBJECTS[kind].format(portal=display_name),
@@ -216,6 +280,10 @@ def _render(portal: Portal, kind: EmailKind, row: EmailDelivery) -> EmailMultiAl
     )
     email.attach_alternative(render_to_string(f"customer_portal/email/{kind}.html", context), "text/html")
     return email
+
+
+def _minutes(delta: timedelta) -> int:
+    return max(1, round(delta.total_seconds() / 60))
 
 
 def _record(row: EmailDelivery, failure: DeliveryFailure | None, *, last_try: bool) -> None:

@@ -5,6 +5,7 @@ Global accounts live in the public schema; a PortalUser points at one by id only
 """
 
 import uuid
+from datetime import datetime
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -212,3 +213,41 @@ class Feature(models.Model):
     @property
     def description(self) -> str:
         return FEATURE_CATALOG[self.key].description if self.key in FEATURE_CATALOG else ""
+
+
+class SignInToken(EmailDelivery):
+    """A one-time secret e-mailed to a member: a password-reset link, or a sign-in link with its 6-digit code.
+
+    Like an invitation's, the link's token is never stored, only its SHA-256 hash: the e-mail job rebuilds
+    it (and the code) from the row's id and delivery key under the SECRET_KEY (customer_portal.emails).
+    `host` is the portal host it was asked on, which its e-mail links back to.
+    """
+
+    class Purpose(models.TextChoices):
+        PASSWORD_RESET = "password_reset", "Password reset"
+        EMAIL_SIGN_IN = "email_sign_in", "Sign-in by e-mail"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    portal_user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="sign_in_tokens")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=253, blank=True)  # "": the portal's link domain
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()  # the link's
+    code_expires_at = models.DateTimeField(null=True, blank=True)  # the code's (sign-in by e-mail only)
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)  # used, voided by a newer one, or out of tries
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["portal_user", "purpose"], condition=models.Q(used_at__isnull=True), name="cp_signin_live"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} {self.id}"
+
+    def link_live(self, now: datetime) -> bool:
+        return self.used_at is None and self.expires_at > now

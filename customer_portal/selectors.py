@@ -169,3 +169,10 @@ def portal_user_counts(*, portals: Iterable[Portal]) -> dict[uuid.UUID, int]:
             cursor.execute(" UNION ALL ".join(selects), params)
             counts.update(cursor.fetchall())
     return counts
+
+
+def portal_user_session_list(*, portal_user_id: uuid.UUID) -> list[PortalSession]:
+    """The member's live sessions in this portal, most recently seen first (with `portal_user`)."""
+    return list(
+        live_sessions().filter(portal_user_id=portal_user_id).select_related("portal_user").order_by("-last_seen_at")
+    )

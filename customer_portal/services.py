@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Literal, TypedDict, Unpack
 
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -19,7 +18,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.models import User
-from accounts.services import user_create
+from accounts.services import account_password_set, password_errors, user_create
 from customer_portal.audit import (
     invitation_target,
     member_actor,
@@ -35,11 +34,14 @@ from customer_portal.emails import (
     invitation_token,
     invitation_token_hash,
     portal_emails_queue,
+    sign_in_code,
+    sign_in_email_kind,
+    sign_in_token,
 )
 from customer_portal.errors import CustomerPortalError
 from customer_portal.features import FEATURE_CATALOG
 from customer_portal.invite_rows import InviteEntry, email_domain_refusal
-from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser
+from customer_portal.models import Feature, Invitation, PortalSession, PortalSettings, PortalUser, SignInToken
 from customer_portal.selectors import (
     live_sessions,
     portal_settings_get,
@@ -473,12 +475,9 @@ def invitation_accept(
                 "Incorrect password for the existing account with this e-mail.", loc=("password",)
             )
     else:
-        try:
-            password_validation.validate_password(password, User(email=member.email, name=name))
-        except DjangoValidationError as exc:
-            raise CustomerPortalError(
-                " ".join(exc.messages), field_errors=[FieldError(("password",), message) for message in exc.messages]
-            ) from exc
+        errors = password_errors(password=password, user=User(email=member.email, name=name))
+        if errors:
+            raise CustomerPortalError(" ".join(error.msg for error in errors), field_errors=errors)
         account = user_create(email=member.email, password=password, name=name or member.name)
     now = timezone.now()
     member.status, member.global_user_id, member.joined_at = PortalUser.Status.ACTIVE, account.id, now
@@ -572,20 +571,211 @@ def portal_session_touch(*, session_id: str | None, global_user_id: uuid.UUID | 
 
 
 @transaction.atomic
-def portal_session_end(*, session_id: uuid.UUID | str, by_its_user: bool = False) -> PortalSession:
+def portal_session_end(
+    *, session_id: uuid.UUID | str, portal_user: PortalUser | None = None, by_its_user: bool = False
+) -> PortalSession:
     """End one live session (logout, or an admin ending it) and return it with its `portal_user`;
-    NotFoundError when it is not live. `by_its_user`: a logout, whose actor is the session's own user (the
-    request proves it with the session's refresh token, not by signing in)."""
-    session = (
-        live_sessions().select_for_update().select_related("portal_user").filter(id=uuid_or_not_found(session_id))
-    ).first()
+    NotFoundError when it is not live, or (with `portal_user`) not that member's. The actor is the session's own
+    user for a logout (`by_its_user`: the request proves it with the session's refresh token, not by signing in)
+    and for a member ending one of their own sessions (`portal_user`)."""
+    sessions = live_sessions().select_for_update().select_related("portal_user")
+    if portal_user is not None:
+        sessions = sessions.filter(portal_user=portal_user)
+    session = sessions.filter(id=uuid_or_not_found(session_id)).first()
     if session is None:
         raise NotFoundError()
     session.ended_at = timezone.now()
     session.save(update_fields=["ended_at"])
-    actor = member_actor(session.portal_user) if by_its_user else None
+    actor = member_actor(session.portal_user) if by_its_user or portal_user is not None else None
     portal_record("session.ended", session_target(session, session.portal_user), actor=actor)
     return session
+
+
+# Signing in without a password, resetting it, and a member's own account -----------------------------
+
+INVALID_LINK = "This link is not valid: it may have been used, replaced by a newer one, or expired."
+SIGN_IN_REFUSED = "That did not work: the code may be wrong, used or expired. Ask for a new one."
+MAX_TOKEN_LENGTH = 200  # our tokens are 43 characters: anything much longer names nothing
+
+
+class SignInRefused(ApplicationError):
+    """A link or code that signs no one in: one answer for every reason (wrong, used, expired, unknown address)."""
+
+    def __init__(self, message: str = SIGN_IN_REFUSED) -> None:
+        super().__init__(message, status=401)
+
+
+def _member_with_account(*, email: str) -> PortalUser | None:
+    """The active member of this portal with that e-mail whose account is active, else None (nothing said why)."""
+    return (
+        PortalUser.objects.alias(email_lower=Lower("email"))
+        .filter(
+            email_lower=email.strip().lower(),
+            status=PortalUser.Status.ACTIVE,
+            global_user_id__in=User.objects.filter(is_active=True).values("id"),
+        )
+        .first()
+    )
+
+
+def _sign_in_token_new(
+    *, member: PortalUser, purpose: str, host: str, now: datetime
+) -> tuple[SignInToken, QueuedEmail]:
+    link_ttl = (
+        settings.PASSWORD_RESET_TTL
+        if purpose == SignInToken.Purpose.PASSWORD_RESET
+        else settings.EMAIL_SIGN_IN_LINK_TTL
+    )
+    row = SignInToken(portal_user=member, purpose=purpose, host=host[:253], created_at=now, expires_at=now + link_ttl)
+    if purpose == SignInToken.Purpose.EMAIL_SIGN_IN:
+        row.code_expires_at = now + settings.EMAIL_SIGN_IN_CODE_TTL
+    queued = delivery_new(row, kind=sign_in_email_kind(row), send=True)
+    assert queued is not None
+    row.token_hash = invitation_token_hash(sign_in_token(token_id=row.id, delivery_key=row.delivery_key))
+    return row, queued
+
+
+@transaction.atomic
+def sign_in_token_request(*, portal: Portal, email: str, purpose: str, host: str = "") -> None:
+    """E-mail a password-reset link, or a sign-in link and code, to `email` when it is an active member of this
+    portal with an active account; otherwise do nothing, so that the caller learns nothing. The member's
+    earlier live links of that purpose die. `host`: the portal host asked on, which the e-mail links back to."""
+    member = _member_with_account(email=email)
+    if member is None:
+        return
+    now = timezone.now()
+    SignInToken.objects.filter(portal_user=member, purpose=purpose, used_at__isnull=True).update(used_at=now)
+    row, queued = _sign_in_token_new(member=member, purpose=purpose, host=host, now=now)
+    row.save()
+    portal_emails_queue(portal=portal, emails=[queued])
+
+
+def sign_in_token_get(*, token: str, purpose: str, lock: bool = False) -> SignInToken:
+    """The live link behind `token` (its `portal_user` loaded), of an active member; NotFoundError(INVALID_LINK)
+    for anything else, all alike. Reading it uses nothing up (a mail scanner following the link)."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise NotFoundError(INVALID_LINK)
+    token_hash = invitation_token_hash(token)
+    rows = SignInToken.objects.select_related("portal_user").filter(token_hash=token_hash, purpose=purpose)
+    row = (rows.select_for_update(of=("self",)) if lock else rows).first()
+    if (
+        row is None
+        or not hmac.compare_digest(row.token_hash, token_hash)
+        or not row.link_live(timezone.now())
+        or row.portal_user.status != PortalUser.Status.ACTIVE
+    ):
+        raise NotFoundError(INVALID_LINK)
+    return row
+
+
+def _account_of(member: PortalUser) -> User | None:
+    if member.global_user_id is None:
+        return None
+    return User.objects.filter(id=member.global_user_id, is_active=True).first()
+
+
+@transaction.atomic
+def password_reset(*, token: str, password: str) -> User:
+    """Set a new password with a reset link: Django's validators decide (422 at `password`, and the link still
+    works); on success the link is used up and every session and refresh token of the account ends."""
+    row = sign_in_token_get(token=token, purpose=SignInToken.Purpose.PASSWORD_RESET, lock=True)
+    account = _account_of(row.portal_user)
+    if account is None:
+        raise NotFoundError(INVALID_LINK)
+    account_password_set(user=account, password=password)
+    row.used_at = timezone.now()
+    row.save(update_fields=["used_at"])
+    return account
+
+
+def _sign_in(*, member: PortalUser, ip_address: str | None, user_agent: str) -> tuple[User, PortalSession]:
+    account = _account_of(member)
+    if account is None:
+        raise SignInRefused()
+    return account, _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
+
+
+def email_sign_in_by_link(*, token: str, ip_address: str | None, user_agent: str) -> tuple[User, PortalSession]:
+    """Sign in with an e-mailed link: a portal session, as a password login opens; the link (and its code) are
+    used up. SignInRefused (401) for any link that is not live."""
+    try:
+        with transaction.atomic():
+            row = sign_in_token_get(token=token, purpose=SignInToken.Purpose.EMAIL_SIGN_IN, lock=True)
+            row.used_at = timezone.now()
+            row.save(update_fields=["used_at"])
+            return _sign_in(member=row.portal_user, ip_address=ip_address, user_agent=user_agent)
+    except NotFoundError:
+        raise SignInRefused() from None
+
+
+def email_sign_in_by_code(
+    *, email: str, code: str, ip_address: str | None, user_agent: str
+) -> tuple[User, PortalSession]:
+    """Sign in with the 6-digit code of the member's latest sign-in e-mail. A wrong code counts against it: after
+    EMAIL_SIGN_IN_CODE_TRIES wrong ones it is void (its link too). SignInRefused (401) for every failure,
+    an unknown address included.
+
+    Lock contract: the token row is locked while its tries are counted, so concurrent guesses count each."""
+    with transaction.atomic():
+        member = _member_with_account(email=email)
+        now = timezone.now()
+        row = (
+            SignInToken.objects.select_for_update()
+            .filter(portal_user=member, purpose=SignInToken.Purpose.EMAIL_SIGN_IN, used_at__isnull=True)
+            .filter(code_expires_at__gt=now)
+            .first()
+            if member is not None
+            else None
+        )
+        if row is not None:
+            expected = sign_in_code(token_id=row.id, delivery_key=row.delivery_key)
+            if hmac.compare_digest(expected.encode(), code.strip().encode()):  # bytes: any text compares
+                row.used_at = now
+                row.save(update_fields=["used_at"])
+                assert member is not None
+                return _sign_in(member=member, ip_address=ip_address, user_agent=user_agent)
+            row.code_attempts += 1
+            if row.code_attempts >= settings.EMAIL_SIGN_IN_CODE_TRIES:
+                row.used_at = now
+            row.save(update_fields=["code_attempts", "used_at"])
+    raise SignInRefused()  # after the commit: the wrong try stays counted
+
+
+@transaction.atomic
+def portal_user_name_update(*, member: PortalUser, name: str) -> PortalUser:
+    """A member renames themselves: in this portal, and on their account (a `portal_user.updated` event)."""
+    changes = field_changes({"name": member.name}, {"name": name.strip()})
+    if not changes:
+        return member
+    member.name = name.strip()
+    member.save(update_fields=["name", "updated_at"])
+    if member.global_user_id is not None:
+        User.objects.filter(id=member.global_user_id).update(name=member.name)
+    portal_record("portal_user.updated", member_target(member), changes)
+    return member
+
+
+@transaction.atomic
+def portal_password_change(
+    *, member: PortalUser, current_password: str, password: str, ip_address: str | None, user_agent: str
+) -> PortalSession:
+    """A member changes their password, knowing the current one (CustomerPortalError at `current_password`).
+    Every session and refresh token of the account ends; the caller gets a new session here in their place."""
+    account = _account_of(member)
+    if account is None or not account.check_password(current_password):
+        raise CustomerPortalError("This is not your current password.", loc=("current_password",))
+    account_password_set(user=account, password=password)
+    return _session_open(member=member, ip_address=ip_address, user_agent=user_agent)
+
+
+@transaction.atomic
+def portal_user_sessions_end_others(*, member: PortalUser, keep_session_id: uuid.UUID) -> int:
+    """End every live session of the member in this portal except `keep_session_id` (a `session.ended` event
+    each); returns how many ended."""
+    ended = list(live_sessions().filter(portal_user=member).exclude(id=keep_session_id).select_for_update())
+    PortalSession.objects.filter(id__in=[session.id for session in ended]).update(ended_at=timezone.now())
+    portal_record_many([Pending(action="session.ended", target=session_target(session, member)) for session in ended])
+    return len(ended)
 
 
 # Configuration and features -----------------------------------------------------------------
@@ -651,11 +841,17 @@ def feature_toggle(*, key: str, enabled: bool | None = None) -> Feature:
 # Housekeeping -----------------------------------------------------------------------------------
 
 
+# Used or expired sign-in and reset links are kept this long (what an e-mail came to), then deleted.
+SIGN_IN_TOKENS_KEPT = timedelta(days=1)
+
+
 @transaction.atomic
 def portal_housekeeping() -> tuple[int, int]:
-    """Store `expired` on invitations past their expiry and end sessions past theirs.
-    Returns (invitations expired, sessions ended)."""
+    """Store `expired` on invitations past their expiry, end sessions past theirs, and delete sign-in and reset
+    links dead for more than SIGN_IN_TOKENS_KEPT. Returns (invitations expired, sessions ended)."""
     now = timezone.now()
+    dead = now - SIGN_IN_TOKENS_KEPT
+    SignInToken.objects.filter(Q(used_at__lt=dead) | Q(expires_at__lt=dead)).delete()
     invitations = list(
         Invitation.objects.select_for_update(of=("self",))
         .select_related("portal_user")

@@ -7,12 +7,9 @@ from procrastinate.job_context import JobContext
 from customer_portal.emails import DELIVER_TASK, EmailKind, portal_email_deliver
 from customer_portal.services import portal_housekeeping_each
 from portals.selectors import portal_list_all
-from portalsite.jobs import EMAIL_QUEUE, ScheduledRetry, app, periodic_job
-from portalsite.mail import TemporaryDeliveryFailure
+from portalsite.jobs import EMAIL_QUEUE, EMAIL_RETRY, app, periodic_job
 
 logger = logging.getLogger(__name__)
-
-EMAIL_RETRY = ScheduledRetry(setting="EMAIL_RETRY_SCHEDULE", retry_on=(TemporaryDeliveryFailure,))
 
 
 @app.task(name=DELIVER_TASK, queue=EMAIL_QUEUE, pass_context=True, retry=EMAIL_RETRY)

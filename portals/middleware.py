@@ -6,6 +6,7 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 from portals.routing import portal_for_host, stale_route_response
 from portalsite.db import tenant_connection
+from portalsite.hostnames import request_hostname
 
 
 class PortalRoutingMiddleware(TenantMainMiddleware):
@@ -20,7 +21,7 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
     def hostname_from_request(request: HttpRequest) -> str:
         # django-tenants strips "www." here, which would route `www.x` to whoever registered `x`:
         # a request goes to the portal that registered exactly its host.
-        return request.get_host().split(":")[0].lower()
+        return request_hostname(request)
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         tenant_connection.set_schema_to_public()  # every request starts on public, whatever came before

@@ -26,9 +26,11 @@ from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.tasks import Task
 
+from portalsite.mail import TemporaryDeliveryFailure
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["ScheduledRetry", "app", "periodic_job", "stalled_jobs_retry", "worker_run"]
+__all__ = ["EMAIL_RETRY", "ScheduledRetry", "app", "periodic_job", "stalled_jobs_retry", "worker_run"]
 
 # Queues: `manage.py worker --queue Q` runs only some (say, e-mail on machines of their own).
 MAINTENANCE_QUEUE = "maintenance"
@@ -73,6 +75,10 @@ class ScheduledRetry(BaseRetryStrategy):
             return None
         delay = self.delay(attempts=job.attempts)
         return None if delay is None else RetryDecision(retry_in={"seconds": delay})
+
+
+# Every e-mail job: a temporary failure (unreachable, 4xx) is tried again on EMAIL_RETRY_SCHEDULE.
+EMAIL_RETRY = ScheduledRetry(setting="EMAIL_RETRY_SCHEDULE", retry_on=(TemporaryDeliveryFailure,))
 
 
 # The queue's own upkeep -----------------------------------------------------------------------

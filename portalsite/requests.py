@@ -9,7 +9,7 @@ tests/test_requests.py fails first.
 """
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 from django.http import HttpRequest
 from rest_framework.request import Request
@@ -30,3 +30,16 @@ def request_memo(request: HttpRequest | Request, key: str, compute: Callable[[],
     if key not in memo:
         memo[key] = compute()
     return cast(T, memo[key])
+
+
+class ClientDetails(TypedDict):
+    ip_address: str | None
+    user_agent: str
+
+
+def client_details(request: HttpRequest | Request) -> ClientDetails:
+    """What a new session records about who opened it."""
+    return {
+        "ip_address": request.META.get("REMOTE_ADDR") or None,
+        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+    }

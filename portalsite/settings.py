@@ -62,6 +62,15 @@ MAIN_HOSTS = [host.lower() for host in env.list("MAIN_HOSTS", default=["localhos
 # any other host), and custom domains must work the moment they are added, without a restart.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 PORTAL_INVITATION_TTL = timedelta(seconds=env.int("PORTAL_INVITATION_TTL", default=7 * 24 * 3600))
+# E-mailed one-time secrets (API.md "Auth endpoints"): a password-reset link, single use; a sign-in link and
+# its 6-digit code, which dies after EMAIL_SIGN_IN_CODE_TRIES wrong tries.
+PASSWORD_RESET_TTL = timedelta(seconds=env.int("PASSWORD_RESET_TTL", default=3600))
+PASSWORD_RESET_TIMEOUT = int(PASSWORD_RESET_TTL.total_seconds())  # Django's, for the org admins' reset (main host)
+EMAIL_SIGN_IN_LINK_TTL = timedelta(seconds=env.int("EMAIL_SIGN_IN_LINK_TTL", default=15 * 60))
+EMAIL_SIGN_IN_CODE_TTL = timedelta(seconds=env.int("EMAIL_SIGN_IN_CODE_TTL", default=10 * 60))
+EMAIL_SIGN_IN_CODE_TRIES = env.int("EMAIL_SIGN_IN_CODE_TRIES", default=5)
+# The browser sign-in cookie on a portal host (HttpOnly, SameSite=Lax, Secure like SESSION_COOKIE_SECURE).
+PORTAL_SESSION_COOKIE = env.str("PORTAL_SESSION_COOKIE", default="portal_session")
 
 # Applications --------------------------------------------------------------
 
@@ -213,6 +222,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("AUTH_THROTTLE_RATE", default="20/min"),
         "invite": env.str("INVITE_THROTTLE_RATE", default="300/min"),
+        # per e-mail address, on what mails it a sign-in or reset link (pages and API alike)
+        "email": env.str("EMAIL_THROTTLE_RATE", default="10/hour"),
     },
     "NUM_PROXIES": NUM_PROXIES,
 }

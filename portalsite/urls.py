@@ -12,6 +12,7 @@ handler500 = "portalsite.views.server_error"
 urlpatterns = [
     *common_urlpatterns,
     path("", include("customer_portal.main_host_urls")),
+    path("", include("accounts.urls")),  # before the admin: its password-reset pages live under admin/
     path("admin/", admin_site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -63,6 +63,11 @@ PORTAL_NAME, PORTAL_SLUG, PORTAL_HOST = "Acme", "acme", "acme.localhost"
 
 # The secret part of an e-mailed invitation link, on whichever host and port it names.
 INVITE_LINK = re.compile(r"https?://(?P<host>[^/\s]+)/invite/(?P<token>\S+)")
+# Any e-mailed link with a secret (invitation, password reset, sign-in), and the sign-in code.
+_MAILED_LINK = re.compile(
+    r"https?://(?P<host>[^/\s]+)(?P<path>/(?P<page>invite|password/reset|login/email)/(?P<token>[A-Za-z0-9_.-]+))"
+)
+_MAILED_CODE = re.compile(r"code on the sign-in page: (?P<code>\d{6})")
 
 
 # Helpers -------------------------------------------------------------------------------------------
@@ -121,6 +126,28 @@ def invite_token(message: mail.EmailMessage) -> str:
     link = INVITE_LINK.search(message.body)
     assert link is not None, message.body
     return link.group("token")
+
+
+@dataclass(frozen=True)
+class MailedLink:
+    host: str  # with the port, as the link has it
+    path: str
+    page: str  # "invite", "password/reset" or "login/email"
+    token: str
+
+
+def mailed_link(text: str) -> MailedLink:
+    """The first link with a secret in an e-mail's text."""
+    found = _MAILED_LINK.search(text)
+    assert found is not None, text
+    return MailedLink(found.group("host"), found.group("path"), found.group("page"), found.group("token"))
+
+
+def mailed_code(text: str) -> str:
+    """The 6-digit sign-in code in an e-mail's text."""
+    found = _MAILED_CODE.search(text)
+    assert found is not None, text
+    return found.group("code")
 
 
 def schema_exists(schema_name: str) -> bool:

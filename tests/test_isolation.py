@@ -114,8 +114,10 @@ CUSTOMER_PORTAL_ENDPOINTS = [
     ("patch", "/v1/customer-portal/features/chat/toggle", None, True),
     ("get", "/v1/customer-portal/me", None, False),
     ("get", "/v1/customer-portal/audit-events", None, False),
+    ("get", "/v1/customer-portal/me/sessions", None, False),
 ]
-PORTAL_USER_ENDPOINTS = {"/v1/customer-portal/config", "/v1/customer-portal/me"}
+PORTAL_USER_ONLY = {"/v1/customer-portal/me", "/v1/customer-portal/me/sessions"}
+PORTAL_USER_ENDPOINTS = {"/v1/customer-portal/config", *PORTAL_USER_ONLY}
 
 
 def _callers(world: World) -> list[tuple[str, str, str | None]]:
@@ -145,7 +147,7 @@ def _expected(kind: str, target: Portal, method: str, template: str) -> int:
             return 401  # a portal token anywhere but its own portal
         return 200 if path in PORTAL_USER_ENDPOINTS else 403
     if role == "admin" and scope == target.organization.slug:
-        if path == "/v1/customer-portal/me":
+        if path in PORTAL_USER_ONLY:
             return 403
         return 201 if (method, path) in CREATED and query != "dry_run=true" else 200
     return 404

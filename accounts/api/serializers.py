@@ -44,3 +44,18 @@ class TokenPairOutput(AnySerializer):
 @extend_schema_serializer(component_name="EmptyResponse")
 class EmptyOutput(AnySerializer):
     """`{}`: the operation succeeded and there is nothing to return."""
+
+
+class EmailInput(InputSerializer):
+    email = serializers.EmailField(max_length=254)
+
+
+@extend_schema_serializer(component_name="PasswordForgotRequest")
+class PasswordForgotInput(EmailInput):
+    """The account's e-mail address; the answer is the same whether or not it has one."""
+
+
+@extend_schema_serializer(component_name="PasswordResetRequest")
+class PasswordResetInput(InputSerializer):
+    token = serializers.CharField(max_length=200, help_text="The secret of the e-mailed link (its last segment).")
+    password = PasswordField(max_length=PASSWORD_MAX_LENGTH)

@@ -19,10 +19,11 @@ from accounts.models import User
 from accounts.permissions import request_admin_organization_ids
 from accounts.selectors import account_get_with_admin_organizations
 from customer_portal.api.portal import request_names_a_portal, request_portal
+from customer_portal.audit import member_actor
 from customer_portal.models import PortalSession
 from customer_portal.services import portal_session_touch
 from customer_portal.tokens import PORTAL_CLAIM, SESSION_CLAIM
-from events.context import Actor, audit_actor_set
+from events.context import audit_actor_set
 from portalsite.requests import django_request
 
 VERIFIED_TOKENS_KEPT = 1024  # per worker: about 1 MB
@@ -74,8 +75,7 @@ class PortalAwareJWTAuthentication(JWTAuthentication):
         if session is None:
             return self._account(token, request), token  # an account-level token (org admins)
         django_request(request).portal_session = session  # type: ignore[attr-defined]
-        member = session.portal_user
-        audit_actor_set(Actor(type="portal_user", id=str(member.id), email=member.email))
+        audit_actor_set(member_actor(session.portal_user))
         # The session query already proved the account active: no second lookup for the user.
         return TokenUser(token), token
 

@@ -45,3 +45,11 @@ def request_names_a_portal(request: HttpRequest | Request) -> bool:
     tenant = getattr(request, "tenant", None)
     on_portal_host = tenant is not None and tenant.schema_name != get_public_schema_name()
     return on_portal_host or bool(request.META.get(PORTAL_HEADER, "").strip())
+
+
+def request_portal_host(request: HttpRequest | Request) -> str:
+    """The portal host the request came to (links in e-mails go back there), or "" on a main host."""
+    tenant = getattr(request, "tenant", None)
+    if isinstance(tenant, Portal) and tenant.schema_name != get_public_schema_name():
+        return str(getattr(tenant, "domain_url", "") or "")
+    return ""

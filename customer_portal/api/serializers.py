@@ -4,6 +4,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from accounts.api.serializers import EmailInput
 from customer_portal.invite_rows import InviteEntry
 from customer_portal.models import (
     HEX_COLOR_VALIDATOR,
@@ -312,3 +313,27 @@ class PortalUserInviteOutput(AnySerializer):
             "linked": outcome.count("linked"),
             "already_member": outcome.count("already_member"),
         }
+
+
+@extend_schema_serializer(component_name="EmailLinkRequest")
+class EmailLinkInput(EmailInput):
+    """A member's e-mail address; the answer is the same whether or not it is one."""
+
+
+@extend_schema_serializer(component_name="EmailLinkVerifyRequest")
+class EmailLinkVerifyInput(InputSerializer):
+    """The e-mailed link's token, or the e-mail address and the 6-digit code."""
+
+    token = serializers.CharField(required=False, max_length=200, help_text="The last segment of the e-mailed link.")
+    email = serializers.EmailField(required=False, max_length=254)
+    code = serializers.RegexField(r"^[0-9]{6}$", required=False, help_text="The 6-digit code of the e-mail.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "token" in attrs:
+            if "email" in attrs or "code" in attrs:
+                raise serializers.ValidationError({"token": ["Give the token alone, or the e-mail and the code."]})
+            return attrs
+        missing = {name: ["This field is required."] for name in ("email", "code") if name not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs

@@ -40,6 +40,7 @@ from customer_portal.api.serializers import (
     portal_summary,
 )
 from customer_portal.invite_rows import InviteEntry
+from customer_portal.models import PortalSession
 from customer_portal.selectors import (
     feature_list,
     invitation_list,
@@ -47,6 +48,7 @@ from customer_portal.selectors import (
     portal_stats,
     portal_user_get,
     portal_user_list,
+    portal_user_session_list,
     session_list_active,
 )
 from customer_portal.services import (
@@ -68,12 +70,9 @@ from events.selectors import audit_event_list
 from portals.caching import portal_config_cached
 from portalsite.api.schema import TOTAL_COUNT_HEADER
 from portalsite.api.serializers import ErrorResponseSerializer, query_params_validated, represent
+from portalsite.requests import client_details
 
 _NOT_IN_THIS_STATE = OpenApiResponse(ErrorResponseSerializer, "Not possible in the invitation's current status")
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class PortalConfigViewSet(viewsets.ViewSet):
@@ -213,10 +212,7 @@ class InvitationViewSet(viewsets.ViewSet):
         portal = request_portal(request)
         data = InvitationAcceptInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user, session = invitation_accept(
-            portal=portal, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            **data.validated_data,
-        )  # fmt: skip
+        user, session = invitation_accept(portal=portal, **client_details(request), **data.validated_data)
         return Response(portal_token_pair(user=user, portal=portal, session=session))
 
 
@@ -285,17 +281,45 @@ class FeatureViewSet(viewsets.ViewSet):
         return Response(FeatureOutput(feature_toggle(key=feature_id, **data.validated_data)).data)
 
 
+def _own_session(request: Request) -> PortalSession:
+    """The caller's portal session, on the views IsPortalUser guards (it lets only a portal session through)."""
+    session = request_portal_session(request)
+    assert session is not None
+    return session
+
+
 class MeViewSet(viewsets.ViewSet):
     permission_classes = [IsPortalUser]
 
     @extend_schema(operation_id="get_customer_portal_me", summary="The calling portal user",
                    responses=MeOutput)  # fmt: skip
     def retrieve(self, request: Request) -> Response:
-        session = request_portal_session(request)
-        assert session is not None  # IsPortalUser let only a portal session through
+        session = _own_session(request)
         portal = request_portal(request)
         config = portal_config_cached(
             portal.id, lambda: PortalConfigViewSet._config(request, portal_settings_get())
         )  # the portal summary comes with the cached config
         me = {"user": session.portal_user, "portal": config["portal"], "session": session}
         return Response(represent(MeOutput, me))
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_customer_portal_me_sessions", summary="The caller's own live sessions here",
+                       responses=PortalSessionOutput(many=True)),
+    destroy=extend_schema(operation_id="end_customer_portal_me_session", summary="End one of the caller's sessions",
+                          description="Another member's session, or one that already ended, is a 404.",
+                          responses={200: EmptyOutput}),
+)  # fmt: skip
+class MeSessionViewSet(viewsets.ViewSet):
+    """A portal user's own sessions in this portal (API.md "The portal user's own sessions")."""
+
+    permission_classes = [IsPortalUser]
+    lookup_field = "id"
+
+    def list(self, request: Request) -> Response:
+        sessions = portal_user_session_list(portal_user_id=_own_session(request).portal_user_id)
+        return Response(PortalSessionOutput(sessions, many=True).data)
+
+    def destroy(self, request: Request, id: str) -> Response:
+        portal_session_end(session_id=id, portal_user=_own_session(request).portal_user)
+        return Response({})

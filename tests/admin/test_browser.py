@@ -7,181 +7,24 @@ module fixture below puts those rows back, with the same keys, so the rest of th
 next `--reuse-db` run find the database as this module found it.
 """
 
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-from django.core import serializers
-from django.db import connection, transaction
-from django_tenants.utils import get_public_schema_name
+from django.db import connection
 
-from accounts.models import Organization, OrgMembership, User
+from accounts.models import Organization, User
 from accounts.services import organization_create
-from portals.models import Domain, Portal
-from portals.provisioning import schema_drop, spare_pool_refill
+from portals.models import Portal
 from portals.services import portal_delete
+from tests.browser import BROWSER_MARKS, PASSWORD, Browser, browser, committed_rows_restored, screenshots
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1440,1000",
-]  # fmt: skip
-PASSWORD = "browser test password 1"
+# Fixtures, found here by name; committed_rows_restored is autouse (see tests/browser.py).
+__all__ = ["browser", "committed_rows_restored", "screenshots"]
+
 SLUG = "browser-portal"
+pytestmark = BROWSER_MARKS
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason="needs Debian's Chromium and its driver: apt-get install chromium chromium-driver",
-    ),
-]
-
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pip install -r requirements.txt")
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-# Rows committed outside any test's transaction, in dependency order.
-_COMMITTED_MODELS: list[type[Any]] = [User, Organization, OrgMembership, Portal, Domain]
-
-
-def _committed_rows() -> list[Any]:
-    public = get_public_schema_name()
-    rows: list[Any] = []
-    for model in _COMMITTED_MODELS:
-        queryset = model.objects.order_by("pk")
-        if model is Portal:
-            queryset = queryset.exclude(schema_name=public)  # post_migrate re-creates it after the flush
-        if model is Domain:
-            queryset = queryset.exclude(tenant__schema_name=public)
-        rows += list(queryset)
-    return rows
-
-
-def _portal_schemas() -> set[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'portal\\_%' OR nspname LIKE 'spare\\_%'")
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _restore(snapshot: str) -> None:
-    """Put the snapshot's rows back; a portal row whose schema is gone (a spare this module claimed) is
-    left out, a schema left without a row (the spare refilled meanwhile) is dropped, and the pool topped up."""
-    connection.set_schema_to_public()
-    schemas = _portal_schemas()
-    rows = list(serializers.deserialize("json", snapshot))
-    kept = {row.object.pk for row in rows if isinstance(row.object, Portal) and row.object.schema_name in schemas}
-    with transaction.atomic():
-        for row in rows:
-            if isinstance(row.object, Portal) and row.object.pk not in kept:
-                continue
-            if isinstance(row.object, Domain) and row.object.tenant_id not in kept:
-                continue
-            row.save()
-        for schema in schemas - set(Portal.objects.values_list("schema_name", flat=True)):
-            schema_drop(schema_name=schema)
-    spare_pool_refill(size=3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _committed_rows_restored(spare_pool: None, django_db_blocker: Any) -> Iterator[None]:
-    # Module scope: set up before, and torn down after, the flush at the end of each transactional test.
-    with django_db_blocker.unblock():
-        snapshot = serializers.serialize("json", _committed_rows())
-        last_job = _last_job_id()
-    yield
-    with django_db_blocker.unblock():
-        _restore(snapshot)
-        # The live server's creates queued refills, committed; the flush leaves procrastinate's tables alone.
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM procrastinate_jobs WHERE id > %s", [last_job])
-
-
-def _last_job_id() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
-        return cursor.fetchone()[0]
-
-
-def _detached(element: Any) -> bool:
-    """Whether `element` belongs to a page that has gone. Chromium answers either "stale element" or, while
-    the next page loads, "node does not belong to the document": both are WebDriverExceptions."""
-    try:
-        element.is_enabled()
-    except WebDriverException:
-        return True
-    return False
-
-
-class Browser:
-    """A Chromium window that saves a numbered screenshot at each step."""
-
-    def __init__(self, driver: WebDriver, base_url: str, folder: Path) -> None:
-        self.driver, self.base_url, self.folder = driver, base_url, folder
-        self.step = 0
-
-    def shot(self, name: str) -> None:
-        self.step += 1
-        self.driver.save_screenshot(str(self.folder / f"{self.step:02}-{name}.png"))
-
-    def get(self, path: str) -> None:
-        self.driver.get(self.base_url + path)
-
-    def find(self, css: str) -> Any:
-        return self.driver.find_element(By.CSS_SELECTOR, css)
-
-    def click_and_wait(self, element: Any) -> None:
-        """Click something that loads a new page, and wait until it has."""
-        page = self.driver.find_element(By.TAG_NAME, "html")
-        element.click()
-        wait = WebDriverWait(self.driver, 20)
-        wait.until(lambda driver: _detached(page))
-        wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
-
-    def text(self) -> str:
-        return self.driver.find_element(By.TAG_NAME, "body").text
-
-    def messages(self) -> str:
-        return " | ".join(element.text for element in self.driver.find_elements(By.CSS_SELECTOR, "ul.messagelist li"))
-
-    def log_in(self, email: str) -> None:
-        self.get("/admin/login/")
-        self.find("#id_username").send_keys(email)
-        self.find("#id_password").send_keys(PASSWORD)
-        self.click_and_wait(self.find("input[type=submit]"))
-        assert self.driver.find_elements(By.ID, "logout-form"), self.text()
-
-    def log_out(self) -> None:
-        self.get("/admin/")  # the last page may have been a 404, which has no logout button
-        self.click_and_wait(self.find("#logout-form button"))
-
-
-@pytest.fixture
-def browser(live_server: Any, tmp_path: Path) -> Iterator[Browser]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    screenshots = tmp_path / "screenshots"
-    screenshots.mkdir()
-    profile = tmp_path / "chromium-profile"
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    print(f"screenshots: {screenshots}")  # shown when the test fails; the folder is kept
-    try:
-        yield Browser(driver, live_server.url.replace("127.0.0.1", "localhost"), screenshots)
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+from selenium.webdriver.common.by import By  # noqa: E402  # after the skip marks: selenium may be missing
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
 def _delete_leftovers() -> None:

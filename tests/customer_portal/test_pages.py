@@ -76,7 +76,7 @@ def _assert_invalid_page(response: HttpResponse, *hidden: str) -> None:
     assert response.status_code == 404
     content = response.content.decode()
     assert INVALID_INVITATION in content
-    assert "<form" not in content
+    assert "<form" not in content.split('<main id="main">')[1]  # (the header's sign-out button aside)
     for text in hidden:
         assert text.lower() not in content.lower()
 
@@ -170,7 +170,7 @@ def test_a_valid_link_asks_a_new_person_for_name_and_password_twice(
     assert 'name="csrfmiddlewaretoken"' in content
     assert EXISTING_ACCOUNT_NOTICE not in content
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"  # a secret link's URL never reaches another site
 
 
 def test_a_valid_link_asks_an_account_holder_only_for_the_password(page_client: Client, invite_by_mail: Invite) -> None:
@@ -196,7 +196,7 @@ def test_accepting_creates_the_account_once(page_client: Client, invite_by_mail:
     assert response.status_code == 200
     content = response.content.decode()
     assert "Welcome, Nadia New — your access is active" in content
-    assert "POST /v1/auth/token" in content
+    assert "Signed in as <strong>Nadia New</strong>" in content  # accepting signs the person in
     assert "What you can do here" in content  # the home page
     account = User.objects.get(email__iexact=EMAIL)
     assert account.check_password(NEW_PASSWORD)
@@ -209,7 +209,10 @@ def test_accepting_creates_the_account_once(page_client: Client, invite_by_mail:
     assert invitation.status == Invitation.Status.ACCEPTED
     assert invitation.accepted_at is not None
     with tenant_context(portal):
-        assert not live_sessions().exists()  # no token was handed out, so no session is left open
+        [session] = live_sessions()  # the browser's: its cookie signs the next page in
+    assert page_client.cookies["portal_session"]["httponly"]
+    assert "Signed in as <strong>Nadia New</strong>" in page_client.get("/").content.decode()
+    assert session.portal_user_id == member.id
     login = APIClient(HTTP_HOST=HOST).post("/v1/auth/token", {"email": EMAIL, "password": NEW_PASSWORD}, format="json")
     assert login.status_code == 200
 

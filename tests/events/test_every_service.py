@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
@@ -19,13 +20,14 @@ import portals.services
 from accounts.models import User
 from customer_portal import services as cp
 from customer_portal.emails import invitation_token
-from customer_portal.models import Invitation, PortalSession, PortalUser
+from customer_portal.models import Invitation, PortalSession, PortalUser, SignInToken
 from events.models import AuditChain, AuditEvent
 from portals.domain_verification import challenge_name
 from portals.models import Domain, Portal
-from tests.conftest import invite, make_portal, members, publish_challenge
+from tests.conftest import PORTAL_HOST, invite, mailed_code, mailed_link, make_portal, members, publish_challenge
 from tests.dns_server import DnsZone
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -57,8 +59,12 @@ def _linked(world: World, email: str = "linked@customer.test") -> PortalUser:
     return world.member(email)
 
 
+SIGNED_IN = "signed-in@customer.test"
+NEW_PASSWORD = "quince harbour mosaic 4401"
+
+
 def _session(world: World) -> PortalSession:
-    account = UserFactory(email="signed-in@customer.test")
+    account = UserFactory(email=SIGNED_IN)
     invite(world.portal, account.email)
     return world.in_portal(lambda: cp.portal_session_open(user=account, ip_address="127.0.0.1", user_agent="t"))
 
@@ -210,6 +216,62 @@ def _case_portal_housekeeping_each(world: World, _: Any) -> None:
     cp.portal_housekeeping_each(portals=[world.portal])
 
 
+def _mailed(world: World, purpose: str) -> str:
+    """A member with a live session, and the text of the sign-in or reset e-mail sent to them."""
+    _session(world)
+    world.in_portal(
+        lambda: cp.sign_in_token_request(portal=world.portal, email=SIGNED_IN, purpose=purpose, host=PORTAL_HOST)
+    )
+    run_jobs()
+    return mail.outbox.pop().body
+
+
+def _sign_in_mail(world: World) -> str:
+    return _mailed(world, SignInToken.Purpose.EMAIL_SIGN_IN)
+
+
+def _reset_link(world: World) -> str:
+    return mailed_link(_mailed(world, SignInToken.Purpose.PASSWORD_RESET)).token
+
+
+def _case_email_sign_in_by_link(world: World, body: str) -> None:
+    token = mailed_link(body).token
+    world.in_portal(lambda: cp.email_sign_in_by_link(token=token, ip_address=None, user_agent=""))
+
+
+def _case_email_sign_in_by_code(world: World, body: str) -> None:
+    code = mailed_code(body)
+    world.in_portal(lambda: cp.email_sign_in_by_code(email=SIGNED_IN, code=code, ip_address=None, user_agent=""))
+
+
+def _case_password_reset(world: World, token: str) -> None:
+    world.in_portal(lambda: cp.password_reset(token=token, password=NEW_PASSWORD))
+
+
+def _case_portal_password_change(world: World, session: PortalSession) -> None:
+    world.in_portal(
+        lambda: cp.portal_password_change(
+            member=session.portal_user, current_password=DEFAULT_PASSWORD, password=NEW_PASSWORD,
+            ip_address=None, user_agent="",
+        )
+    )  # fmt: skip
+
+
+def _case_portal_user_name_update(world: World, member: PortalUser) -> None:
+    world.in_portal(lambda: cp.portal_user_name_update(member=member, name="A new name"))
+
+
+def _two_sessions(world: World) -> PortalSession:
+    kept = _session(world)
+    account = User.objects.get(email=SIGNED_IN)
+    world.in_portal(lambda: cp.portal_session_open(user=account, ip_address=None, user_agent="another browser"))
+    return kept
+
+
+def _case_portal_user_sessions_end_others(world: World, kept: PortalSession) -> None:
+    world.in_portal(lambda: cp.portal_user_sessions_end_others(member=kept.portal_user, keep_session_id=kept.id))
+
+
 def _nothing(world: World) -> None:
     return None
 
@@ -239,6 +301,12 @@ CASES: dict[str, tuple[Callable[[World], Any], Callable[[World, Any], None], lis
     "portal_session_open": (_nothing, _case_portal_session_open, ["portal_user.linked", "session.created"]),
     "portal_session_end": (_session, _case_portal_session_end, ["session.ended"]),
     "account_portal_sessions_end": (_session, _case_account_portal_sessions_end, ["session.ended"]),
+    "email_sign_in_by_link": (_sign_in_mail, _case_email_sign_in_by_link, ["session.created"]),
+    "email_sign_in_by_code": (_sign_in_mail, _case_email_sign_in_by_code, ["session.created"]),
+    "password_reset": (_reset_link, _case_password_reset, ["session.ended"]),
+    "portal_password_change": (_session, _case_portal_password_change, ["session.ended", "session.created"]),
+    "portal_user_name_update": (_linked, _case_portal_user_name_update, ["portal_user.updated"]),
+    "portal_user_sessions_end_others": (_two_sessions, _case_portal_user_sessions_end_others, ["session.ended"]),
     "portal_config_update": (_nothing, _case_portal_config_update, ["portal.config.updated"]),
     "feature_toggle": (_nothing, _case_feature_toggle, ["portal.feature.toggled"]),
     "portal_housekeeping": (_setup_expired, _case_portal_housekeeping, ["invitation.expired", "session.ended"]),
@@ -254,6 +322,8 @@ NOT_AUDITED = {
     "portal_settings_initialize": "part of portal_create (its portal.created event)",
     "public_tenant_ensure": "the public tenant belongs to no organization",
     "invitation_get_by_token": "reads",
+    "sign_in_token_get": "reads",
+    "sign_in_token_request": "e-mails a one-time link; the sign-in or reset it leads to records its events",
     "portal_session_touch": "a session's sliding expiry, not a change anyone made",
     "custom_domain_pending_fields": "a helper of portal_create/portal_update",
     "www_twin": "a helper",
