@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import cast
 
+import psycopg
 from django.apps import apps as global_apps
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connection, transaction
@@ -491,9 +492,15 @@ def _run_lock() -> Iterator[None]:
         (locked,) = lock_connection.execute("SELECT pg_try_advisory_lock(%s)", [_RUN_LOCK_KEY]).fetchone()
         if not locked:
             raise FleetBusyError("another migrate_portals run is under way on this database")
-        yield
+        try:
+            yield
+        finally:
+            # Released before closing: a closed session's locks go only once its backend has exited, which
+            # a run starting right after this one could beat. A broken connection frees it by closing.
+            with contextlib.suppress(psycopg.Error):
+                lock_connection.execute("SELECT pg_advisory_unlock(%s)", [_RUN_LOCK_KEY])
     finally:
-        lock_connection.close()  # ends the session, and with it the lock
+        lock_connection.close()
 
 
 class _Recorder:
