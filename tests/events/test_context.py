@@ -84,3 +84,33 @@ def test_a_portal_users_token_records_that_portal_user(portal_user: PortalUserLo
 def test_a_portal_login_is_the_portal_users_own(portal_user: PortalUserLogin) -> None:
     event = _last("session.created")
     assert (event.actor_type, event.actor_id, event.via) == ("portal_user", str(portal_user.member.id), "api")
+
+
+def test_accepting_on_the_portal_page_records_via_portal_as_the_new_portal_user(
+    portal: Portal, portal_host: str
+) -> None:
+    from django_tenants.utils import tenant_context
+
+    from customer_portal.emails import invitation_token
+    from customer_portal.models import Invitation
+    from tests.conftest import invite
+
+    invite(portal, "nadia@customer.test")
+    with tenant_context(portal):
+        invitation = Invitation.objects.select_related("portal_user").get()
+    token = invitation_token(invitation_id=invitation.id, delivery_key=invitation.delivery_key)
+    password = "plum orchard lantern 1987"
+
+    response = Client(HTTP_HOST=portal_host).post(
+        f"/invite/{token}",
+        {"name": "Nadia", "password": password, "password_confirm": password},
+        REMOTE_ADDR="198.51.100.4",
+    )
+
+    assert response.status_code == 200
+    events = AuditEvent.objects.filter(portal_id=portal.id, via="portal").order_by("seq")
+    assert [(e.action, e.actor_type, e.actor_id, e.ip_address) for e in events] == [
+        ("session.created", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+        ("invitation.accepted", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+        ("session.ended", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+    ]
