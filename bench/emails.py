@@ -14,16 +14,15 @@ loopback in this process; gunicorn and `manage.py worker` run as the deployment 
    invite and two workers. Each must deliver every message exactly once.
 """
 
-import argparse
 import logging
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import job_runs
 from bench.entry import django_main
 
 DATABASE_NAME = "bench_emails_portalsite"
@@ -61,25 +60,18 @@ class Delivery:
         return self.messages == self.distinct == self.expected
 
 
-def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.emails", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 HTTP invites per configuration instead of 5")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
-    return parser.parse_args(argv)
-
-
 def run(argv: list[str]) -> int:
-    arguments = _arguments(argv)
+    arguments = job_runs.arguments(
+        argv, prog="python -m bench.emails", doc=__doc__ or "", quick="3 HTTP invites per configuration instead of 5"
+    )
     plan = QUICK_EMAILS if arguments.quick else DEFAULT_EMAILS
     logging.getLogger().setLevel(logging.WARNING)
 
     from django.conf import settings
     from django.db import connection
-    from django.test.utils import override_settings
 
     from bench import scenarios
-    from bench.database import BenchDatabaseBusy, bench_caches, throwaway_database
-    from bench.report import json_write, table
+    from bench.database import BenchDatabaseBusy
     from bench.scenarios import log
     from bench.server import BenchServer
     from tests.smtp import SmtpServer
@@ -88,9 +80,7 @@ def run(argv: list[str]) -> int:
     log(f"bench.emails: {'quick' if arguments.quick else 'default'} run: {plan}")
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="bench-routing-") as cache_dir,
-            throwaway_database(DATABASE_NAME) as database_name,
-            override_settings(CACHES=bench_caches(Path(cache_dir)), DEBUG=False),
+            job_runs.bench_database(DATABASE_NAME) as (database_name, cache_dir),
             SmtpServer(delay=SMTP_DELAY_SECONDS) as smtp,
         ):
             log(f"throwaway database {database_name}; SMTP on {smtp.url}, {SMTP_DELAY_SECONDS * 1000:.0f} ms a message")
@@ -98,10 +88,8 @@ def run(argv: list[str]) -> int:
             scenarios.global_accounts_create(plan.invite_size // 2)
             scenarios.pool_ensure(settings.PORTAL_SPARE_POOL_SIZE)
             servers = {
-                "smtp": BenchServer(database_name=database_name, cache_dir=Path(cache_dir), EMAIL_URL=smtp.url),
-                "memory": BenchServer(
-                    database_name=database_name, cache_dir=Path(cache_dir), EMAIL_URL="memorymail://"
-                ),
+                "smtp": BenchServer(database_name=database_name, cache_dir=cache_dir, EMAIL_URL=smtp.url),
+                "memory": BenchServer(database_name=database_name, cache_dir=cache_dir, EMAIL_URL="memorymail://"),
             }
             timings: dict[str, list[float]] = {name: [] for name in servers}
             with servers["smtp"], servers["memory"]:
@@ -116,25 +104,19 @@ def run(argv: list[str]) -> int:
                 _drop_queued_emails(connection)
                 deliveries = [
                     _delivery(workers=count, servers=servers, smtp=smtp, admin=admin, plan=plan,
-                              database_name=database_name, cache_dir=Path(cache_dir))
+                              database_name=database_name, cache_dir=cache_dir)
                     for count in (1, 2)
                 ]  # fmt: skip
     except BenchDatabaseBusy as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
 
-    figures = _figures(timings, deliveries, plan)
-    print(table(figures))
     meta = {
         "plan": asdict(plan),
         "smtp_delay_ms": SMTP_DELAY_SECONDS * 1000,
         "deliveries": [asdict(delivery) | {"per_second": delivery.per_second} for delivery in deliveries],
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    if arguments.json:
-        json_write(arguments.json, figures, meta)
-    log(f"done in {meta['seconds']} s")
-    return 0 if all(figure.passed is not False for figure in figures) else 1
+    return job_runs.finish(_figures(timings, deliveries, plan), meta, json_path=arguments.json, started=started)
 
 
 def _http_invite(server: Any, admin: Any, count: int) -> tuple[float, Any]:
@@ -165,30 +147,22 @@ def _delivery(
     cache_dir: Path,
 ) -> Delivery:
     from bench.scenarios import log
-    from bench.server import BenchWorker
 
     # A batch through the server that names the slow mail server (the web process sends nothing either way).
     _elapsed, portal = _http_invite(servers["smtp"], admin, plan.invite_size)
     subjects = {f"You are invited to {portal.name}", f"You now have access to {portal.name}"}
     log(f"{plan.invite_size} e-mails queued; {workers} worker(s), concurrency {plan.worker_concurrency} each")
-    start = time.monotonic()
-    processes = [
-        BenchWorker(
-            database_name=database_name, cache_dir=cache_dir, concurrency=plan.worker_concurrency, EMAIL_URL=smtp.url
-        )
-        for _ in range(workers)
-    ]
-    try:
-        deadline = start + DELIVERY_TIMEOUT_SECONDS
-        while len(batch := [m for m in smtp.received() if m.subject in subjects]) < plan.invite_size:
-            if time.monotonic() > deadline:
-                tails = "\n".join(process.log_tail() for process in processes)
-                arrived = f"{len(batch)} of {plan.invite_size} messages in {DELIVERY_TIMEOUT_SECONDS} s"
-                raise RuntimeError(f"{arrived}:\n{tails}")
-            time.sleep(0.05)
-    finally:
-        for process in processes:
-            process.stop()  # SIGTERM: each finishes what it holds
+    start = job_runs.workers_until(
+        lambda: [m for m in smtp.received() if m.subject in subjects],
+        expected=plan.invite_size,
+        workers=workers,
+        concurrency=plan.worker_concurrency,
+        database_name=database_name,
+        cache_dir=cache_dir,
+        timeout=DELIVERY_TIMEOUT_SECONDS,
+        what="messages",
+        EMAIL_URL=smtp.url,
+    )
     batch = [m for m in smtp.received() if m.subject in subjects]  # anything sent twice shows here
     times = sorted(message.accepted_at for message in batch)
     distinct = len(Counter((tuple(m.recipients), m.subject) for m in batch))

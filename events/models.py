@@ -78,3 +78,9 @@ class AuditChain(models.Model):
 
     def __str__(self) -> str:
         return f"chain of {self.organization_id} at {self.seq}"
+
+
+# The webhook models live in their own module; importing them here registers them with the app.
+from events.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402
+
+__all__ = ["AuditChain", "AuditEvent", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]

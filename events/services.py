@@ -17,6 +17,7 @@ from django_tenants.utils import get_public_schema_name
 from events.chain import event_hash
 from events.context import Actor, audit_context_get
 from events.models import AuditChain, AuditEvent
+from events.webhook_queue import webhook_deliveries_queue
 from portalsite.db import model_attnames, tenant_connection
 
 # `changes` never carries a secret: a field whose name says it might be one is refused outright.
@@ -107,6 +108,7 @@ def record_many(
             values[index] = value
         rows.append(AuditEvent.from_db(connection.alias, names, values))
     _chain_append(rows)
+    webhook_deliveries_queue(events=rows)  # their deliveries, in this transaction (events.webhook_queue)
     return rows
 
 

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 import dns.exception
-import dns.nameserver
 import dns.resolver
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +27,7 @@ from django.utils import timezone
 from events.services import Target, record
 from portals.models import Domain, Portal
 from portals.routing import routing_forget_on_commit
+from portalsite.dns import resolver
 
 logger = logging.getLogger(__name__)
 
@@ -55,29 +55,11 @@ def custom_domain_pending_fields() -> dict[str, Any]:
     }
 
 
-def _nameserver(entry: str) -> dns.nameserver.Nameserver:
-    """`host` or `host:port` (an IPv6 address without a port: `::1`)."""
-    entry = entry.strip()
-    host, port = (entry.rsplit(":", 1)[0], int(entry.rsplit(":", 1)[1])) if entry.count(":") == 1 else (entry, 53)
-    return dns.nameserver.Do53Nameserver(host, port)
-
-
-def _resolver() -> dns.resolver.Resolver:
-    if not settings.DNS_RESOLVERS:
-        resolver = dns.resolver.Resolver()  # /etc/resolv.conf
-    else:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [_nameserver(entry) for entry in settings.DNS_RESOLVERS]
-    resolver.lifetime = settings.DNS_TIMEOUT
-    resolver.timeout = settings.DNS_TIMEOUT
-    return resolver
-
-
 def txt_lookup_error(*, hostname: str, token: str) -> str:
     """ "" when `_portalsite-challenge.<hostname>` has a TXT record whose value is `token`, else what was found."""
     name = challenge_name(hostname)
     try:
-        answer = _resolver().resolve(name, "TXT", search=False)
+        answer = resolver().resolve(name, "TXT", search=False)
     except dns.resolver.NXDOMAIN:
         return f"{name} does not exist (NXDOMAIN): publish the TXT record."
     except dns.resolver.NoAnswer:

@@ -245,12 +245,17 @@ SPECTACULAR_SETTINGS = {
         {"name": "customer-portal", "description": "`/v1/customer-portal`: one portal, by its host or `X-Portal-ID`."},
         {"name": "auth", "description": "`/v1/auth`: token pairs for accounts and portal logins."},
         {"name": "audit", "description": "`/v1/audit-events`: the audit trail of the caller's organizations."},
+        {
+            "name": "webhooks",
+            "description": "`/v1/webhooks`: signed deliveries of an organization's events (org admins).",
+        },
         {"name": "operations", "description": "Health of the service."},
     ],
     "ENUM_NAME_OVERRIDES": {
         "PortalUserStatusEnum": "customer_portal.models.PortalUser.Status",
         "InvitationStatusEnum": "customer_portal.models.Invitation.Status",
         "DeliveryStatusEnum": "customer_portal.models.EmailDelivery.DeliveryStatus",
+        "WebhookDeliveryStatusEnum": "events.webhook_models.WebhookDelivery.Status",
     },  # PATCH and PUT share PortalUpdateRequest (every field is optional)
 }
 
@@ -265,6 +270,24 @@ EMAIL_RETRY_SCHEDULE = [
     int(seconds) for seconds in env.list("EMAIL_RETRY_SCHEDULE", default=["10", "60", "300", "1800", "7200"])
 ]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portalsite <noreply@localhost>")
+
+# Webhooks ------------------------------------------------------------------
+
+# Seconds an endpoint has, from connecting to the end of its answer; any 2xx within it is a success.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=15.0)
+# A failed delivery is tried again after these many seconds, one step per failed try, then `failed`
+# (Svix's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+WEBHOOK_RETRY_SCHEDULE = [
+    int(seconds)
+    for seconds in env.list("WEBHOOK_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
+]
+# An endpoint whose every delivery has failed for this long is disabled (a `webhook_endpoint.disabled` event).
+WEBHOOK_DISABLE_AFTER = timedelta(seconds=env.int("WEBHOOK_DISABLE_AFTER", default=5 * 24 * 3600))
+# Development and tests only: accept plain-http URLs, and hosts on loopback, private or link-local networks.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Deliveries (and their tries) that ended are deleted this long after they were made (the periodic job below).
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
 
 # Static files and i18n -----------------------------------------------------
 
@@ -391,4 +414,6 @@ PERIODIC_JOBS = {
     "custom_domains_check": _cron_every(DOMAIN_CHECK_INTERVAL, "DOMAIN_CHECK_INTERVAL"),
     # events: delete audit events older than AUDIT_RETENTION_DAYS.
     "audit_prune": env.str("AUDIT_PRUNE_SCHEDULE", default="29 4 * * *"),
+    # events: delete ended webhook deliveries past WEBHOOK_DELIVERY_RETENTION_DAYS.
+    "prune_webhook_deliveries": env.str("PRUNE_WEBHOOK_DELIVERIES_SCHEDULE", default="41 4 * * *"),
 }

@@ -46,6 +46,7 @@ from tests.dns_server import DnsZone, start_dns_server
 from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, OrgMembershipFactory, UserFactory
 from tests.jobs import run_jobs
 from tests.smtp import SmtpServer
+from tests.webhook_receiver import WebhookReceiver
 
 MAIN_HOST = "localhost"
 TEST_PORTAL_SLUG = "test"
@@ -171,6 +172,17 @@ def smtp(settings: Any) -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         for name, value in server.django_settings().items():
             setattr(settings, name, value)
+        yield server
+
+
+@pytest.fixture
+def receiver(settings: Any) -> Iterator[WebhookReceiver]:
+    """A real HTTP server on loopback that records the webhooks it gets (tests/webhook_receiver.py), and
+    webhooks allowed to plain http on loopback (WEBHOOK_ALLOW_HTTP, WEBHOOK_ALLOW_PRIVATE_NETWORKS)."""
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    settings.WEBHOOK_TIMEOUT = 5.0
+    with WebhookReceiver() as server:
         yield server
 
 

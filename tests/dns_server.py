@@ -1,6 +1,7 @@
 """A real DNS server on loopback for the custom-domain checks (dnslib, in a thread of the test process).
 
-`DnsZone.txt[name] = ["value", ...]` publishes TXT records; any other name is NXDOMAIN, a name in
+`DnsZone.txt[name] = ["value", ...]` publishes TXT records and `DnsZone.hosts[name] = ["192.0.2.1", "::1", ...]`
+addresses (A and AAAA records, for webhook hosts); any other name is NXDOMAIN, a name in
 `no_txt` exists without TXT records (NOERROR, empty answer), and `silent` names get no answer at
 all (the resolver times out). Our code reaches it through DNS_RESOLVERS, as it would any server.
 """
@@ -8,7 +9,7 @@ all (the resolver times out). Our code reaches it through DNS_RESOLVERS, as it w
 import threading
 from dataclasses import dataclass, field
 
-from dnslib import QTYPE, RCODE, RR, TXT, DNSRecord
+from dnslib import AAAA, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.dns import DNSError
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
@@ -16,6 +17,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 @dataclass
 class DnsZone(BaseResolver):
     txt: dict[str, list[str]] = field(default_factory=dict)
+    hosts: dict[str, list[str]] = field(default_factory=dict)
     no_txt: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
     queries: list[str] = field(default_factory=list)
@@ -24,6 +26,7 @@ class DnsZone(BaseResolver):
     def clear(self) -> None:
         with self.lock:
             self.txt.clear()
+            self.hosts.clear()
             self.no_txt.clear()
             self.silent.clear()
             self.queries.clear()
@@ -35,13 +38,19 @@ class DnsZone(BaseResolver):
             if name in self.silent:
                 raise DNSError(f"{name}: staying silent")  # dnslib's handler drops it: no reply is sent
             values = list(self.txt.get(name, []))
-            exists = name in self.txt or name in self.no_txt
+            addresses = list(self.hosts.get(name, []))
+            exists = name in self.txt or name in self.no_txt or name in self.hosts
         reply = request.reply()
         if not exists:
             reply.header.rcode = RCODE.NXDOMAIN
         elif request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
             for value in values:
                 reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(value), ttl=0))
+        elif request.q.qtype in (QTYPE.A, QTYPE.AAAA):
+            for address in addresses:
+                if (":" in address) == (request.q.qtype == QTYPE.AAAA):
+                    record = AAAA(address) if ":" in address else A(address)
+                    reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=record, ttl=0))
         return reply
 
 

@@ -11,19 +11,25 @@ import itertools
 from dataclasses import dataclass, field
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import OrgMembership, User
+from accounts.selectors import admin_organizations
 from customer_portal.models import Invitation, PortalSession, PortalUser
+from events.services import Target, record
+from events.webhook_models import WebhookDelivery, WebhookEndpoint
+from events.webhook_services import webhook_endpoint_create
 from portals.domain_verification import challenge_name, custom_domain_verify
 from portals.models import Domain, Portal
 from portals.provisioning import spare_pool_refill
 from tests.conftest import invite, make_portal, portal_login
 from tests.dns_server import DnsZone
 from tests.factories import OrganizationFactory, OrgMembershipFactory, UserFactory
+from tests.jobs import run_jobs
+from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -283,3 +289,67 @@ def test_the_audit_trail_is_only_its_organizations_admins(world: World):
             }
             assert any(f"guest@{slug}.example" in str(listed) for slug in slugs_of[scope])
     assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} problems)"
+
+
+WEBHOOK_ENDPOINTS = [
+    ("get", "/v1/webhooks/{webhook}", None, False),
+    ("patch", "/v1/webhooks/{webhook}", {"description": "hacked"}, True),
+    ("delete", "/v1/webhooks/{webhook}", None, True),
+    ("post", "/v1/webhooks/{webhook}/rotate-secret", None, True),
+    ("post", "/v1/webhooks/{webhook}/test", None, True),
+    ("get", "/v1/webhooks/{webhook}/deliveries", None, False),
+    ("post", "/v1/webhooks/{webhook}/deliveries/{delivery}/retry", None, True),
+]
+
+
+def _webhook_expected(role: str, scope: str, org: str) -> int:
+    """The status for a caller (role:scope) about an endpoint of `org`: no account is a 401, a foreign one a 404."""
+    if role in ("anonymous", "portal-user"):
+        return 401
+    return 200 if (role, scope) == ("admin", org) else 404
+
+
+def test_webhook_endpoints_and_events_stay_in_their_organization(world: World, receiver: WebhookReceiver):
+    """Each organization's endpoint: only its admins reach it (404 for everyone else, 401 without an account),
+    no answer shows another organization's endpoints, and only its own organization's events reach it."""
+    endpoints: dict[str, WebhookEndpoint] = {}
+    for org, admin in world.admin_of.items():
+        organization = admin_organizations(user=admin).get()
+        endpoints[org] = webhook_endpoint_create(organization=organization, url=receiver.url(f"/{org}"))
+    run_jobs(queues=["webhooks"])
+    deliveries = {org: str(WebhookDelivery.objects.get(endpoint=endpoint).id) for org, endpoint in endpoints.items()}
+    shown = {org: {str(endpoint.id), endpoint.url, endpoint.secret} for org, endpoint in endpoints.items()}
+    receiver.clear()
+    client, problems, calls = APIClient(HTTP_HOST="localhost"), [], 0
+    for (name, kind, token), (org, endpoint) in itertools.product(_callers(world), endpoints.items()):
+        role, _, scope = kind.partition(":")
+        extra = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        ids = {"webhook": str(endpoint.id), "delivery": deliveries[org]}
+        for method, template, body, destructive in WEBHOOK_ENDPOINTS:
+            expected = _webhook_expected(role, scope, org)
+            if destructive and expected == 200:
+                continue
+            response = getattr(client, method)(template.format(**ids), body, format="json", **extra)
+            calls += 1
+            if response.status_code != expected:
+                problems.append(
+                    f"{name}: {method.upper()} {template} of {org} -> {response.status_code}, not {expected}"
+                )
+        listed = client.get("/v1/webhooks", **extra)
+        text = listed.content.decode()
+        for other, values in shown.items():
+            visible = role == "admin" and scope == other
+            problems += [f"{name}: GET /v1/webhooks shows {v} of {other}" for v in values if v in text and not visible]
+    assert calls > 100
+    assert not problems, "\n".join(problems[:40])
+
+    first, *_ = world.portals
+    with transaction.atomic():
+        record(
+            action="portal_user.invited",
+            organization_id=first.organization_id,
+            portal_id=first.id,
+            target=Target(type="portal_user", id="someone"),
+        )
+    run_jobs(queues=["webhooks"])
+    assert [request.path for request in receiver.received()] == [f"/{first.organization.slug}"]

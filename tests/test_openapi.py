@@ -34,12 +34,15 @@ def test_operations_are_tagged_by_their_api_group(schema):
         ("/v1/audit-events", "get"): ["audit"],
         ("/v1/audit-events/export", "get"): ["audit"],
         ("/v1/customer-portal/audit-events", "get"): ["customer-portal"],
+        ("/v1/webhooks/{webhook_id}/deliveries", "get"): ["webhooks"],
     }
     assert {key: tags[key] for key in expected} == expected
     assert {tag for operation_tags in tags.values() for tag in operation_tags} == {
-        "portal", "customer-portal", "auth", "audit", "operations"
+        "portal", "customer-portal", "auth", "audit", "webhooks", "operations"
     }  # fmt: skip
-    assert [tag["name"] for tag in schema["tags"]] == ["portal", "customer-portal", "auth", "audit", "operations"]
+    assert [tag["name"] for tag in schema["tags"]] == [
+        "portal", "customer-portal", "auth", "audit", "webhooks", "operations"
+    ]  # fmt: skip
 
 
 def test_every_operation_documents_its_422(schema):

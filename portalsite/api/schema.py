@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from portalsite.api.serializers import ErrorResponseSerializer, HTTPValidationErrorSerializer
 
-_UUID_PATH_PARAMETERS = ("id", "portal_id", "user_id")
+_UUID_PATH_PARAMETERS = ("id", "portal_id", "user_id", "webhook_id", "delivery_id")
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -47,7 +47,13 @@ TOTAL_COUNT_HEADER = OpenApiParameter(
 
 
 # Operations are grouped by API group, the first path segment after /v1 (anything else: operations).
-_TAGS = {"portal": "portal", "customer-portal": "customer-portal", "auth": "auth", "audit-events": "audit"}
+_TAGS = {
+    "portal": "portal",
+    "customer-portal": "customer-portal",
+    "auth": "auth",
+    "audit-events": "audit",
+    "webhooks": "webhooks",
+}
 
 
 class AutoSchema(openapi.AutoSchema):

@@ -91,9 +91,9 @@ def test_verify_finds_the_record_and_the_custom_host_routes_at_once(
     with (
         django_capture_on_commit_callbacks(execute=True),
         django_assert_num_queries(
-            11,
+            12,
             info="auth, portal, domain, lock+update (savepoint), the portal.custom_domain.verified event (chain "
-            "head, insert), portal's domains, user count",
+            "head, insert, its webhook deliveries: none), portal's domains, user count",
         ),
     ):
         response = _verify(owner_api, body)
