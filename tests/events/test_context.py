@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from accounts.models import Organization, User
 from events.models import AuditEvent
 from portals.models import Portal
-from tests.conftest import PortalUserLogin, run_command
+from tests.conftest import PortalUserLogin, portal_login, run_command
 
 
 def _last(action: str) -> AuditEvent:
@@ -113,4 +113,20 @@ def test_accepting_on_the_portal_page_records_via_portal_as_the_new_portal_user(
         ("session.created", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
         ("invitation.accepted", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
         ("session.ended", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+    ]
+
+
+def test_logging_out_everywhere_is_the_accounts_own_doing(portal_user: PortalUserLogin, portal_host: str) -> None:
+    status, _ = portal_login(portal_host, portal_user.account.email)  # a second session, elsewhere
+    assert status == 200
+
+    response = APIClient(HTTP_HOST="localhost").post(
+        "/v1/auth/logout", {"refresh": portal_user.refresh, "everywhere": True}, format="json"
+    )
+
+    assert response.status_code == 200
+    ended = AuditEvent.objects.filter(action="session.ended").order_by("seq")
+    assert [(event.actor_type, event.actor_id) for event in ended] == [
+        ("portal_user", str(portal_user.member.id)),  # the token's own session: its portal user logged out
+        ("user", str(portal_user.account.id)),  # the other one: the account signed out everywhere
     ]
