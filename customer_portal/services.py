@@ -333,19 +333,25 @@ def invitation_create(
     )
     if member is not None and member.status == PortalUser.Status.ACTIVE:
         raise CustomerPortalError("This person is already a member of the portal.", loc=("email",), code="unique")
+    superseded: list[uuid.UUID] = []
     if member is None:
         member = PortalUser.objects.create(email=email.strip(), name=name, role=role, invited_at=now)
     else:
         member.status, member.role, member.invited_at = PortalUser.Status.INVITED, role, now
         member.name = name or member.name
         member.save(update_fields=["status", "role", "name", "invited_at", "updated_at"])
-        member.invitations.filter(status=Invitation.Status.PENDING).update(status=Invitation.Status.REVOKED)
+        superseded = list(member.invitations.filter(status=Invitation.Status.PENDING).values_list("id", flat=True))
+        Invitation.objects.filter(id__in=superseded).update(status=Invitation.Status.REVOKED)
     inviter = invited_by.email if invited_by else ""
     invitation, queued = _new_invitation(
         portal_user=member, invited_by=inviter, now=now, message=message, send_email=True
     )
     invitation.save()
-    portal_record("invitation.created", invitation_target(invitation), {"role": [None, member.role]})
+    # The earlier link dies with its own event; then the new invitation's.
+    portal_record_many(
+        [Pending("invitation.revoked", Target("invitation", str(old), member.email)) for old in superseded]
+        + [Pending("invitation.created", invitation_target(invitation), {"role": [None, member.role]})]
+    )
     portal_emails_queue(portal=portal, emails=[queued] if queued else [])
     return invitation
 
