@@ -47,6 +47,7 @@ from customer_portal.selectors import (
     portal_settings_get,
     portal_user_list_by_ids,
 )
+from events.context import Actor, audit_context_get
 from events.services import Pending, Target, field_changes, record_many
 from portals.caching import portal_config_forget_on_commit
 from portals.models import Portal
@@ -334,19 +335,25 @@ def invitation_create(
     )
     if member is not None and member.status == PortalUser.Status.ACTIVE:
         raise CustomerPortalError("This person is already a member of the portal.", loc=("email",), code="unique")
+    superseded: list[uuid.UUID] = []
     if member is None:
         member = PortalUser.objects.create(email=email.strip(), name=name, role=role, invited_at=now)
     else:
         member.status, member.role, member.invited_at = PortalUser.Status.INVITED, role, now
         member.name = name or member.name
         member.save(update_fields=["status", "role", "name", "invited_at", "updated_at"])
-        member.invitations.filter(status=Invitation.Status.PENDING).update(status=Invitation.Status.REVOKED)
+        superseded = list(member.invitations.filter(status=Invitation.Status.PENDING).values_list("id", flat=True))
+        Invitation.objects.filter(id__in=superseded).update(status=Invitation.Status.REVOKED)
     inviter = invited_by.email if invited_by else ""
     invitation, queued = _new_invitation(
         portal_user=member, invited_by=inviter, now=now, message=message, send_email=True
     )
     invitation.save()
-    portal_record("invitation.created", invitation_target(invitation), {"role": [None, member.role]})
+    # The earlier link dies with its own event; then the new invitation's.
+    portal_record_many(
+        [Pending("invitation.revoked", Target("invitation", str(old), member.email)) for old in superseded]
+        + [Pending("invitation.created", invitation_target(invitation), {"role": [None, member.role]})]
+    )
     portal_emails_queue(portal=portal, emails=[queued] if queued else [])
     return invitation
 
@@ -927,7 +934,10 @@ def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
             cursor.execute(f"WITH {', '.join(updates)} {rows}", [account_id] * len(batch))
             for index, session_id in cursor.fetchall():
                 ended.setdefault(batch[index], []).append(session_id)
-    email = User.objects.filter(id=account_id).values_list("email", flat=True).first() if ended else None
+    email = (User.objects.filter(id=account_id).values_list("email", flat=True).first() or "") if ended else ""
+    # Signed in, the caller is the actor (an admin changing the password); else it is a logout everywhere,
+    # which only the holder of one of the account's refresh tokens can ask for: the account itself.
+    actor = None if audit_context_get().current_actor().id else Actor(type="user", id=str(account_id), email=email)
     for schema, session_ids in ended.items():
         portal_id, organization_id = portals[schema]
         assert organization_id is not None
@@ -935,8 +945,9 @@ def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
             organization_id=organization_id,
             portal_id=portal_id,
             events=[
-                Pending(action="session.ended", target=Target(type="session", id=str(sid), label=email or ""))
+                Pending(action="session.ended", target=Target(type="session", id=str(sid), label=email))
                 for sid in session_ids
             ],
+            actor=actor,
         )
     return sum(len(session_ids) for session_ids in ended.values())

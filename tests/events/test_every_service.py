@@ -154,6 +154,12 @@ def _case_invitation_create(world: World, _: Any) -> None:
     )
 
 
+def _case_invitation_create_again(world: World, invitation: Invitation) -> None:
+    world.in_portal(
+        lambda: cp.invitation_create(portal=world.portal, email=invitation.portal_user.email, invited_by=world.owner)
+    )
+
+
 def _case_invitation_resend(world: World, invitation: Invitation) -> None:
     world.in_portal(lambda: cp.invitation_resend(portal=world.portal, invitation_id=invitation.id))
 
@@ -293,6 +299,12 @@ CASES: dict[str, tuple[Callable[[World], Any], Callable[[World, Any], None], lis
     "portal_user_revoke": (_linked, _case_portal_user_revoke, ["portal_user.access_revoked"]),
     "portal_users_revoke": (_linked, _case_portal_users_revoke, ["portal_user.access_revoked"]),
     "invitation_create": (_nothing, _case_invitation_create, ["invitation.created"]),
+    # Inviting a pending invitee again: the old link is revoked, a new invitation made (one event each).
+    "invitation_create_again": (
+        _invited,
+        _case_invitation_create_again,
+        ["invitation.created", "invitation.revoked"],
+    ),
     "invitation_resend": (_invited, _case_invitation_resend, ["invitation.resent"]),
     "invitations_resend": (_invited, _case_invitations_resend, ["invitation.resent"]),
     "invitation_revoke": (_invited, _case_invitation_revoke, ["invitation.revoked"]),
