@@ -1,25 +1,15 @@
 """Webhook endpoints and their deliveries in the admin: the caller's organizations' (operators: all), read-only.
 Changes go through the API (`/v1/webhooks`), which shows the secret once; the admin never shows it."""
 
-import uuid
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from events.admin import _organization_ids  # the audit log's scope: the same organizations (this app's own)
 from events.webhook_models import WebhookDelivery, WebhookEndpoint
-from portalsite.admin_site import (
-    ScopedModelAdmin,
-    admin_site,
-    request_admin_site_organization_ids,
-    request_is_operator,
-)
-
-
-def _organization_ids(request: HttpRequest) -> frozenset[uuid.UUID] | None:
-    return None if request_is_operator(request) else request_admin_site_organization_ids(request)
+from portalsite.admin_site import ScopedModelAdmin, admin_site
 
 
 @admin.register(WebhookEndpoint, site=admin_site)
