@@ -45,6 +45,7 @@ from customer_portal.selectors import (
     portal_settings_get,
     portal_user_list_by_ids,
 )
+from events.context import Actor, audit_context_get
 from events.services import Pending, Target, field_changes, record_many
 from portals.caching import portal_config_forget_on_commit
 from portals.models import Portal
@@ -731,7 +732,10 @@ def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
             cursor.execute(f"WITH {', '.join(updates)} {rows}", [account_id] * len(batch))
             for index, session_id in cursor.fetchall():
                 ended.setdefault(batch[index], []).append(session_id)
-    email = User.objects.filter(id=account_id).values_list("email", flat=True).first() if ended else None
+    email = (User.objects.filter(id=account_id).values_list("email", flat=True).first() or "") if ended else ""
+    # Signed in, the caller is the actor (an admin changing the password); else it is a logout everywhere,
+    # which only the holder of one of the account's refresh tokens can ask for: the account itself.
+    actor = None if audit_context_get().current_actor().id else Actor(type="user", id=str(account_id), email=email)
     for schema, session_ids in ended.items():
         portal_id, organization_id = portals[schema]
         assert organization_id is not None
@@ -739,8 +743,9 @@ def account_portal_sessions_end(*, user_id: uuid.UUID | str) -> int:
             organization_id=organization_id,
             portal_id=portal_id,
             events=[
-                Pending(action="session.ended", target=Target(type="session", id=str(sid), label=email or ""))
+                Pending(action="session.ended", target=Target(type="session", id=str(sid), label=email))
                 for sid in session_ids
             ],
+            actor=actor,
         )
     return sum(len(session_ids) for session_ids in ended.values())

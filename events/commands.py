@@ -8,7 +8,8 @@ from events.context import operator_context
 
 
 class OperatorCommand(BaseCommand):
-    """A `BaseCommand` whose events are the operator's: every write command of the project derives from it."""
+    """A `BaseCommand` whose events are the operator's. The commands that change portals and their people
+    derive from it (`create_org`, in accounts below this app, records no event)."""
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         with operator_context():

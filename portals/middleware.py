@@ -43,11 +43,10 @@ class PortalRoutingMiddleware(TenantMainMiddleware):
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """A route cached before its portal was deleted (another instance) is a 404, not a 500."""
+        """A route cached before its portal was deleted (another instance) is a 404, not a 500: a portal host's,
+        or on a main host the portal named by X-Portal-ID (the connection is then on its schema)."""
         hostname = getattr(getattr(request, "tenant", None), "domain_url", None)
-        if not hostname:  # a main host: no cached route was involved
-            return None
-        return stale_route_response(exception, hostname)
+        return stale_route_response(exception, hostname or None)
 
 
 def _host_not_found() -> JsonResponse:

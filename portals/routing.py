@@ -1,4 +1,4 @@
-"""Host name -> portal, cached so that routing a request costs no query once warm.
+"""Host name (or X-Portal-ID) -> portal, cached so that routing a request costs no query once warm.
 
 Positive answers live in the "routing" cache: Redis with REDIS_URL (every service that
 changes a domain forgets the affected hosts after commit, so a change takes effect at once
@@ -6,6 +6,9 @@ everywhere), else this process's memory for ROUTING_CACHE_TTL seconds (5 by defa
 bound on how long another instance can act on a route that changed). Negative answers
 ("no portal here") stay in this process only, for ROUTING_NEGATIVE_TTL seconds, so random
 hosts cannot fill the shared cache.
+
+A portal named by id (X-Portal-ID on a main host) is cached the same way, under its own key; unknown
+ids are not remembered (any UUID is one, so they could not be bounded usefully).
 
 A cached route names the portal id and schema it was made for. Schema names carry the
 portal's id and are never reused, so a stale route can only point at a schema that no
@@ -16,7 +19,8 @@ portal's data) and forgets the route.
 import logging
 import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 
 import psycopg
 from django.conf import settings
@@ -25,7 +29,7 @@ from django.db import ProgrammingError, connection, transaction
 from django.http import JsonResponse
 
 from portals.models import Portal
-from portals.selectors import domain_routable
+from portals.selectors import domain_routable, portal_routable
 from portalsite.db import tenant_connection
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,10 @@ _negative_lock = threading.Lock()
 
 def _key(hostname: str) -> str:
     return f"host:{hostname}"
+
+
+def _id_key(portal_id: uuid.UUID | str) -> str:
+    return f"portal:{portal_id}"
 
 
 def _negative_get(hostname: str) -> bool:
@@ -63,25 +71,42 @@ def portal_for_host(hostname: str) -> Portal | None:
     """The portal that registered exactly `hostname` (a default domain, or a verified custom one)."""
     if _negative_get(hostname):
         return None
-    cache = caches["routing"]
-    cached = cache.get(_key(hostname))
-    if cached is not None:
-        return Portal(**cached)
-    domain = domain_routable(hostname=hostname)
-    if domain is None:
+    portal = _cached_route(_key(hostname), load=lambda: _domain_portal(hostname))
+    if portal is None:
         _negative_set(hostname)
-        return None
-    portal: Portal = domain.tenant
-    cache.set(_key(hostname), {field: getattr(portal, field) for field in _CACHED_FIELDS}, settings.ROUTING_CACHE_TTL)
     return portal
 
 
-def routing_forget(hostnames: Iterable[str]) -> None:
+def portal_for_id(portal_id: uuid.UUID) -> Portal | None:
+    """The real portal with this id (never a spare or the public tenant)."""
+    return _cached_route(_id_key(portal_id), load=lambda: portal_routable(portal_id=portal_id))
+
+
+def _domain_portal(hostname: str) -> Portal | None:
+    domain = domain_routable(hostname=hostname)
+    return None if domain is None else domain.tenant
+
+
+def _cached_route(key: str, *, load: Callable[[], Portal | None]) -> Portal | None:
+    cache = caches["routing"]
+    cached = cache.get(key)
+    if cached is not None:
+        return Portal(**cached)
+    portal = load()
+    if portal is not None:
+        cache.set(key, {field: getattr(portal, field) for field in _CACHED_FIELDS}, settings.ROUTING_CACHE_TTL)
+    return portal
+
+
+def routing_forget(hostnames: Iterable[str], *, portal_id: uuid.UUID | None = None) -> None:
+    """Forget the routes to these hosts (and this process's "no such host" answers), and the portal's
+    route by id when given."""
     hostnames = list(hostnames)
     with _negative_lock:
         for hostname in hostnames:
             _negative.pop(hostname, None)
-    caches["routing"].delete_many([_key(hostname) for hostname in hostnames])
+    keys = [_key(hostname) for hostname in hostnames]
+    caches["routing"].delete_many(keys if portal_id is None else [*keys, _id_key(portal_id)])
 
 
 def routing_forget_everything() -> None:
@@ -91,10 +116,10 @@ def routing_forget_everything() -> None:
     caches["routing"].clear()
 
 
-def routing_forget_on_commit(hostnames: Iterable[str]) -> None:
-    """Forget cached routes (and this process's "no such host" answers) once the current transaction commits."""
+def routing_forget_on_commit(hostnames: Iterable[str], *, portal_id: uuid.UUID | None = None) -> None:
+    """`routing_forget` once the current transaction commits."""
     hostnames = list(hostnames)
-    transaction.on_commit(lambda: routing_forget(hostnames))
+    transaction.on_commit(lambda: routing_forget(hostnames, portal_id=portal_id))
 
 
 def _schema_exists(schema_name: str) -> bool:
@@ -108,8 +133,9 @@ def _transaction_failed() -> bool:
     return raw is not None and raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
 
 
-def stale_route_response(exc: BaseException, hostname: str) -> JsonResponse | None:
-    """A 404 when `exc` came from a route to a portal whose schema is gone (deleted since it was cached).
+def stale_route_response(exc: BaseException, hostname: str | None) -> JsonResponse | None:
+    """A 404 when `exc` came from a route (by `hostname`, or by id when None) to a portal whose schema is gone
+    (deleted since it was cached).
 
     Anything else (a missing table in a schema that exists is a bug) is left to the 500 handler. Requests
     run in autocommit, so the failed statement left the connection usable for the catalog check; inside
@@ -119,12 +145,14 @@ def stale_route_response(exc: BaseException, hostname: str) -> JsonResponse | No
         return None
     if not isinstance(exc.__cause__, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
         return None
-    schema_name = tenant_connection.schema_name
+    routed = tenant_connection.tenant
     tenant_connection.set_schema_to_public()
-    if schema_name == tenant_connection.schema_name:
+    if not isinstance(routed, Portal) or routed.schema_name == tenant_connection.schema_name:
         return None
+    schema_name, portal_id = routed.schema_name, routed.pk
     if not _transaction_failed() and _schema_exists(schema_name):
         return None
-    logger.warning("stale route: %s pointed at schema %s, which no longer exists", hostname, schema_name)
-    routing_forget([hostname])
+    route = hostname or f"portal id {portal_id}"
+    logger.warning("stale route: %s pointed at schema %s, which no longer exists", route, schema_name)
+    routing_forget([hostname] if hostname else [], portal_id=portal_id)
     return JsonResponse({"detail": "Not found."}, status=404)

@@ -20,6 +20,11 @@ def domain_routable(*, hostname: str) -> Domain | None:
     )
 
 
+def portal_routable(*, portal_id: uuid.UUID) -> Portal | None:
+    """A real portal by id, as X-Portal-ID names one: never a spare, never the public tenant."""
+    return Portal.objects.filter(id=portal_id, is_spare=False, organization__isnull=False).first()
+
+
 def portal_list_for_admin(*, user: User) -> QuerySet[Portal]:
     """The portals `user` may manage, oldest first (domains are not fetched: callers that show them prefetch)."""
     return Portal.objects.filter(organization__in=admin_organizations(user=user), is_spare=False).order_by(

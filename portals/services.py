@@ -177,7 +177,7 @@ def portal_update(
             if changes:  # no change, no event
                 _portal_record(portal, "portal.updated", changes)
             # Routes and the rendered config show the name and domains too: forget them.
-            routing_forget_on_commit(portal.domains.values_list("domain", flat=True))
+            routing_forget_on_commit(portal.domains.values_list("domain", flat=True), portal_id=portal.id)
             portal_config_forget_on_commit(portal.id)
             return portal
     except IntegrityError as exc:
@@ -225,7 +225,7 @@ def portal_delete(*, portal: Portal) -> None:
     Domain.objects.filter(tenant=portal).delete()
     Portal.objects.filter(pk=portal.pk).delete()
     _portal_record(portal, "portal.deleted")  # the trail outlives the portal: events name it by id only
-    routing_forget_on_commit(hosts)
+    routing_forget_on_commit(hosts, portal_id=portal.id)
     portal_config_forget_on_commit(portal.id)
     logger.info("portal %s (%s) deleted; schema %s dropped", portal.slug, portal.id, portal.schema_name)
 

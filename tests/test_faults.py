@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def test_a_failure_mid_delete_leaves_the_portal_whole(portal, monkeypatch):
     portal = portal_update(portal=portal, name=None, custom_domain="portal.acme.com")
 
-    def fail(hosts: object) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected failure after the schema was dropped")
 
     monkeypatch.setattr("portals.services.routing_forget_on_commit", fail)

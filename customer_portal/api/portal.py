@@ -7,6 +7,7 @@ from django_tenants.utils import get_public_schema_name
 from rest_framework.request import Request
 
 from portals.models import Portal
+from portals.routing import portal_for_id
 from portalsite.db import tenant_connection
 from portalsite.errors import NotFoundError
 from portalsite.requests import request_memo
@@ -32,7 +33,7 @@ def _portal_of(request: HttpRequest | Request) -> Portal:
         portal_id = uuid.UUID(header)
     except ValueError as exc:
         raise NotFoundError(UNKNOWN_PORTAL) from exc
-    portal = Portal.objects.filter(id=portal_id, is_spare=False, organization__isnull=False).first()
+    portal = portal_for_id(portal_id)
     if portal is None:
         raise NotFoundError(UNKNOWN_PORTAL)
     tenant_connection.set_tenant(portal)

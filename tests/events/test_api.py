@@ -222,3 +222,14 @@ def test_the_customer_portal_list_is_the_routed_portals(
     assert [event["action"] for event in following.json()] == ["portal.created"]
     by_header = bearer_client(owner).get("/v1/customer-portal/audit-events", HTTP_X_PORTAL_ID=str(portal.id))
     assert len(by_header.json()) == 3
+
+
+@pytest.mark.parametrize("count", [1, 25])
+def test_the_export_costs_the_same_queries_for_few_events_and_many(
+    owner_api: APIClient, organization: Organization, owner: User, count: int, django_assert_num_queries: Any
+) -> None:
+    _fill(organization, count)
+    owner_api.get("/v1/audit-events?limit=1")  # warm: the first request of a client sets up the connection
+    with django_assert_num_queries(2, info="the account with its admin organizations, the events' cursor"):
+        body = _streamed(owner_api.get("/v1/audit-events/export"))
+    assert len(body.splitlines()) == count

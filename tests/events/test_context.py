@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from accounts.models import Organization, User
 from events.models import AuditEvent
 from portals.models import Portal
-from tests.conftest import PortalUserLogin, run_command
+from tests.conftest import PortalUserLogin, portal_login, run_command
 
 
 def _last(action: str) -> AuditEvent:
@@ -84,3 +84,49 @@ def test_a_portal_users_token_records_that_portal_user(portal_user: PortalUserLo
 def test_a_portal_login_is_the_portal_users_own(portal_user: PortalUserLogin) -> None:
     event = _last("session.created")
     assert (event.actor_type, event.actor_id, event.via) == ("portal_user", str(portal_user.member.id), "api")
+
+
+def test_accepting_on_the_portal_page_records_via_portal_as_the_new_portal_user(
+    portal: Portal, portal_host: str
+) -> None:
+    from django_tenants.utils import tenant_context
+
+    from customer_portal.emails import invitation_token
+    from customer_portal.models import Invitation
+    from tests.conftest import invite
+
+    invite(portal, "nadia@customer.test")
+    with tenant_context(portal):
+        invitation = Invitation.objects.select_related("portal_user").get()
+    token = invitation_token(invitation_id=invitation.id, delivery_key=invitation.delivery_key)
+    password = "plum orchard lantern 1987"
+
+    response = Client(HTTP_HOST=portal_host).post(
+        f"/invite/{token}",
+        {"name": "Nadia", "password": password, "password_confirm": password},
+        REMOTE_ADDR="198.51.100.4",
+    )
+
+    assert response.status_code == 200
+    events = AuditEvent.objects.filter(portal_id=portal.id, via="portal").order_by("seq")
+    assert [(e.action, e.actor_type, e.actor_id, e.ip_address) for e in events] == [
+        ("session.created", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+        ("invitation.accepted", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+        ("session.ended", "portal_user", str(invitation.portal_user.id), "198.51.100.4"),
+    ]
+
+
+def test_logging_out_everywhere_is_the_accounts_own_doing(portal_user: PortalUserLogin, portal_host: str) -> None:
+    status, _ = portal_login(portal_host, portal_user.account.email)  # a second session, elsewhere
+    assert status == 200
+
+    response = APIClient(HTTP_HOST="localhost").post(
+        "/v1/auth/logout", {"refresh": portal_user.refresh, "everywhere": True}, format="json"
+    )
+
+    assert response.status_code == 200
+    ended = AuditEvent.objects.filter(action="session.ended").order_by("seq")
+    assert [(event.actor_type, event.actor_id) for event in ended] == [
+        ("portal_user", str(portal_user.member.id)),  # the token's own session: its portal user logged out
+        ("user", str(portal_user.account.id)),  # the other one: the account signed out everywhere
+    ]

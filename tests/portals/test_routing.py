@@ -95,3 +95,59 @@ def test_a_route_cached_before_its_portal_was_deleted_elsewhere_is_a_404_and_for
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
     assert caches["routing"].get("host:shared.localhost") is None
+
+
+def test_a_portal_named_by_id_is_cached_like_a_host(owner, owner_api, django_assert_num_queries):
+    from tests.conftest import make_portal
+
+    portal = make_portal(owner, name="By id", slug="by-id")
+    path, header = "/v1/customer-portal/config", {"HTTP_X_PORTAL_ID": str(portal.id)}
+    assert owner_api.get(path, **header).status_code == 200  # warms the route and the config
+    with django_assert_num_queries(2, info="the account and its organizations, SET search_path; no portal lookup"):
+        response = owner_api.get(path, **header)
+
+    assert response.status_code == 200
+    assert response.json()["portal"]["id"] == str(portal.id)
+
+
+def test_a_portal_renamed_or_deleted_is_forgotten_by_id(owner, owner_api, django_capture_on_commit_callbacks):
+    from django.core.cache import caches
+
+    from portals.services import portal_delete, portal_update
+    from tests.conftest import make_portal
+
+    portal = make_portal(owner, name="Old name", slug="renamed")
+    header = {"HTTP_X_PORTAL_ID": str(portal.id)}
+    owner_api.get("/v1/customer-portal/config", **header)
+    assert caches["routing"].get(f"portal:{portal.id}")["name"] == "Old name"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        portal_update(portal=portal, name="New name")
+    assert caches["routing"].get(f"portal:{portal.id}") is None
+    owner_api.get("/v1/customer-portal/config", **header)
+    assert caches["routing"].get(f"portal:{portal.id}")["name"] == "New name"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        portal_delete(portal=portal)
+    assert caches["routing"].get(f"portal:{portal.id}") is None
+    assert owner_api.get("/v1/customer-portal/config", **header).status_code == 404
+
+
+def test_a_portal_id_cached_before_its_portal_was_deleted_elsewhere_is_a_404_and_forgotten(owner, owner_api):
+    """As for a host: another instance deleted it, and this one's cached route points at a dropped schema."""
+    from django.core.cache import caches
+
+    from portals.services import portal_delete
+    from tests.conftest import make_portal
+
+    portal = make_portal(owner, name="Gone", slug="gone")
+    header = {"HTTP_X_PORTAL_ID": str(portal.id)}
+    assert owner_api.get("/v1/customer-portal/users", **header).status_code == 200
+    assert caches["routing"].get(f"portal:{portal.id}")["schema_name"] == portal.schema_name
+
+    portal_delete(portal=portal)  # its on-commit callbacks (forget the route) never run in this process
+    response = owner_api.get("/v1/customer-portal/users", **header)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    assert caches["routing"].get(f"portal:{portal.id}") is None
