@@ -103,3 +103,6 @@ class AuditEventAdmin(ScopedModelAdmin[AuditEvent]):
     @admin.display(description="organization")
     def organization(self, event: AuditEvent) -> str:
         return str(getattr(event, "admin_organization", event.organization_id))
+
+
+from events import webhook_admin  # noqa: E402, F401  (registers the webhook pages: events/webhook_admin.py)

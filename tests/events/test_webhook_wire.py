@@ -304,3 +304,14 @@ def test_a_certificate_for_another_name_is_refused(tls_receiver: WebhookReceiver
     assert (result.succeeded, result.status_code) == (False, None)
     assert "CERTIFICATE_VERIFY_FAILED" in result.error and "impostor.customer.test" in result.error
     assert tls_receiver.received() == []
+
+
+def test_the_deploy_check_warns_about_the_development_switches_in_production(settings):
+    from django.core.checks import run_checks
+
+    settings.DEBUG, settings.WEBHOOK_ALLOW_HTTP, settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False, False, True
+    assert [message.msg for message in run_checks(include_deployment_checks=True) if message.id == "events.W001"] == [
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS is on with DEBUG=false: it is for development and tests only."
+    ]
+    settings.DEBUG = True
+    assert [message for message in run_checks(include_deployment_checks=True) if message.id == "events.W001"] == []
