@@ -28,6 +28,19 @@ from psycopg import sql as pgsql
 REPO = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 180
 
+# For LiveSite.python: invite sys.argv[1] to the quickstart's demo portal (an invitation e-mail, a job).
+INVITE_TO_DEMO = (
+    "import json, sys\n"
+    "from django_tenants.utils import tenant_context\n"
+    "from customer_portal.invite_rows import InviteEntry\n"
+    "from customer_portal.services import portal_users_invite\n"
+    "from portals.selectors import portal_get_by_ref\n"
+    "portal = portal_get_by_ref(ref='demo')\n"
+    "with tenant_context(portal):\n"
+    "    portal_users_invite(portal=portal, entries=[InviteEntry(email=sys.argv[1])], invited_by=None)\n"
+    "print(json.dumps('ok'))\n"
+)
+
 
 def _server_params() -> dict[str, Any]:
     db = settings.DATABASES["default"]

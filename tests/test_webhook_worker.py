@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from tests.live import LiveSite, live_site
+from tests.live import INVITE_TO_DEMO, LiveSite, live_site
 from tests.webhook_receiver import Reply, WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -25,17 +25,6 @@ _ENDPOINT = (
     "organization = portal_get_by_ref(ref='demo').organization\n"
     "endpoint = webhook_endpoint_create(organization=organization, url=sys.argv[1], events=['portal_user.*'])\n"
     "print(json.dumps(endpoint.secret))\n"
-)
-_INVITE = (
-    "import json, sys\n"
-    "from django_tenants.utils import tenant_context\n"
-    "from customer_portal.invite_rows import InviteEntry\n"
-    "from customer_portal.services import portal_users_invite\n"
-    "from portals.selectors import portal_get_by_ref\n"
-    "portal = portal_get_by_ref(ref='demo')\n"
-    "with tenant_context(portal):\n"
-    "    portal_users_invite(portal=portal, entries=[InviteEntry(email=sys.argv[1])], invited_by=None)\n"
-    "print(json.dumps('ok'))\n"
 )
 
 
@@ -55,7 +44,7 @@ def test_a_worker_delivers_a_signed_event_and_on_sigterm_finishes_the_delivery_i
     site: LiveSite, receiver: WebhookReceiver
 ):
     secret = site.python(_ENDPOINT, receiver.url())
-    site.python(_INVITE, "webhook-guest@example.com")
+    site.python(INVITE_TO_DEMO, "webhook-guest@example.com")
     receiver.answer(Reply(status=204, delay=3))  # the answer comes 3 s after the delivery arrived
 
     worker = site.start("worker", "--concurrency", "2", log="worker")

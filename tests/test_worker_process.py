@@ -13,24 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import LiveSite, live_site, wait_until
+from tests.live import INVITE_TO_DEMO, LiveSite, live_site, wait_until
 from tests.smtp import SmtpServer
 
 pytestmark = pytest.mark.slow
 
 STALLED_AFTER = 2.0  # seconds: JOBS_STALLED_AFTER for these workers (heartbeat every 0.5 s)
-
-_INVITE = (
-    "import json, sys\n"
-    "from django_tenants.utils import tenant_context\n"
-    "from customer_portal.invite_rows import InviteEntry\n"
-    "from customer_portal.services import portal_users_invite\n"
-    "from portals.selectors import portal_get_by_ref\n"
-    "portal = portal_get_by_ref(ref='demo')\n"
-    "with tenant_context(portal):\n"
-    "    portal_users_invite(portal=portal, entries=[InviteEntry(email=sys.argv[1])], invited_by=None)\n"
-    "print(json.dumps('ok'))\n"
-)
 
 
 @pytest.fixture
@@ -89,7 +77,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_worker_which_sends_it_onc
     try:  # the demo guest's e-mail first, so that the next job is the one we kill the worker in
         wait_until(lambda: smtp_server.to("guest@demo.example.com"), timeout=60, what="the demo e-mail", process=first)
         smtp_server.hold()
-        site.python(_INVITE, "killed@example.com")
+        site.python(INVITE_TO_DEMO, "killed@example.com")
         assert smtp_server.arrived.wait(60), first.log()
 
         first.popen.kill()  # SIGKILL: no chance to finish or to give the job back
