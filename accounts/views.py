@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse_lazy
 
+from accounts.api.throttles import email_throttle_wait
 from accounts.password_reset import SEPARATOR
 from accounts.services import account_password_reset_request, account_sign_out_everywhere
 from portalsite.admin_site import admin_site
@@ -16,13 +17,17 @@ from portalsite.hostnames import request_hostname
 
 
 class AccountPasswordResetForm(PasswordResetForm):
-    """Django's form; `save` queues the e-mail job instead of sending from the request."""
+    """Django's form; `save` queues the e-mail job instead of sending from the request, within the address's
+    e-mail budget (EMAIL_THROTTLE_RATE, shared with the API and the portal pages)."""
 
     def save(  # type: ignore[override]  # Django's many e-mail options are the job's business here
         self, *, request: HttpRequest | None = None, **kwargs: Any
     ) -> None:
         assert request is not None
-        account_password_reset_request(email=self.cleaned_data["email"], host=request_hostname(request))
+        email = self.cleaned_data["email"]
+        if email_throttle_wait(email=email, request=request) is not None:
+            return  # past EMAIL_THROTTLE_RATE for this address: no more mail; the page says what it always says
+        account_password_reset_request(email=email, host=request_hostname(request))
 
 
 class _InTheAdmin:

@@ -214,7 +214,7 @@ def _refusal(row: EmailDelivery) -> str | None:
             return "not sent: the link was used or expired before it could be delivered"
         if row.portal_user.status != PortalUser.Status.ACTIVE:
             return f"not sent: the member is {row.portal_user.status}"
-        if _sign_in_secret_for(row) is None:
+        if sign_in_secrets(row) is None:
             return "not sent: the SECRET_KEY changed since the link was made (no link can be rebuilt)"
     elif isinstance(row, PortalUser) and row.status != PortalUser.Status.ACTIVE:
         return f"not sent: the member is {row.status}"
@@ -230,8 +230,9 @@ def _token_for(invitation: Invitation) -> str | None:
     return None
 
 
-def _sign_in_secret_for(row: SignInToken) -> tuple[str, str] | None:
-    """The link's token and the code, rebuilt under the SECRET_KEY or a fallback; None if none matches."""
+def sign_in_secrets(row: SignInToken) -> tuple[str, str] | None:
+    """The link's token and the code, rebuilt under the SECRET_KEY or a fallback (the one its hash was made
+    with); None if none matches."""
     for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
         token = sign_in_token(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
         if secrets.compare_digest(invitation_token_hash(token), row.token_hash):
@@ -249,7 +250,7 @@ def _render(portal: Portal, kind: EmailKind, row: EmailDelivery) -> EmailMultiAl
         message = row.message
     elif isinstance(row, SignInToken):
         member, message = row.portal_user, ""
-        rebuilt = _sign_in_secret_for(row)
+        rebuilt = sign_in_secrets(row)
         assert rebuilt is not None  # _refusal checked it
         token, code = rebuilt
         page = "/password/reset/" if row.purpose == SignInToken.Purpose.PASSWORD_RESET else "/login/email/"

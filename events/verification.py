@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -36,6 +36,15 @@ def audit_chain_verify(*, organization_id: uuid.UUID) -> ChainReport:
     it names the hash of the one before (none reordered or removed), and its own hash is its content's (not
     altered); and the last one is the chain head's (none removed at the end). After pruning, the oldest kept
     event must follow the last one pruned (the head keeps its number and hash)."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:  # one snapshot for the head and the walk: events recorded or pruned meanwhile are not "missing"
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _chain_verify(organization_id=organization_id)
+
+
+def _chain_verify(*, organization_id: uuid.UUID) -> ChainReport:
     head = AuditChain.objects.filter(organization_id=organization_id).first()
     expected_seq = (head.pruned_seq if head else 0) + 1
     expected_prev = head.pruned_hash if head else ""

@@ -79,8 +79,23 @@ class WebhookTarget:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+_IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
+
+
 def _address_refusal(address: IPAddress) -> str | None:
-    """Why an endpoint must not be at `address`, if it must not (None: a public address)."""
+    """Why an endpoint must not be at `address`, if it must not (None: a public address). An IPv6 address that
+    carries an IPv4 one (6to4, Teredo) is judged by that one too: Python before 3.11.10 (CVE-2024-4032) calls
+    some of them global."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.sixtofour, *(address.teredo or ())]
+        for inner in filter(None, embedded):
+            refusal = _address_refusal(inner)
+            if refusal is not None:
+                return refusal
+        if address.is_site_local:
+            return "a site-local address"
+    elif address in _IETF_PROTOCOL_ASSIGNMENTS:  # private since Python 3.11.10, "global" before
+        return "a reserved address"
     for kind, flag in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),

@@ -79,13 +79,6 @@ _SENT = OpenApiResponse(
 _CREDENTIAL_ACTIONS = ("token", "refresh", "password_forgot", "password_reset", "email_link", "email_link_verify")
 
 
-def _client(request: Request) -> dict[str, Any]:
-    return {
-        "ip_address": request.META.get("REMOTE_ADDR") or None,
-        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
-    }
-
-
 def _email_budget(email: str, request: Request) -> None:
     """Throttled (429) past EMAIL_THROTTLE_RATE e-mails to this address, whoever asks."""
     wait = email_throttle_wait(email=email, request=request)

@@ -3,12 +3,10 @@
 import uuid
 
 from events.api import webhooks
-from portals.models import Portal
+from portals.selectors import portal_routable
 
 
 class WebhookViewSet(webhooks.WebhookViewSet):
     def portal_organization_id(self, portal_id: uuid.UUID) -> uuid.UUID | None:
-        found: uuid.UUID | None = (
-            Portal.objects.filter(id=portal_id, is_spare=False).values_list("organization_id", flat=True).first()
-        )
-        return found
+        portal = portal_routable(portal_id=portal_id)
+        return None if portal is None else portal.organization_id

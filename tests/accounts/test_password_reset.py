@@ -67,3 +67,15 @@ def test_no_mail_for_anyone_but_an_active_org_admin(owner, make_org_user, who):
 
     assert (response.status_code, response["Location"]) == (302, "/admin/password_reset/done/")
     assert mail.outbox == []
+
+
+def test_the_reset_page_keeps_to_the_addresss_e_mail_budget(owner, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "email": "2/hour"},
+    }
+    for _ in range(4):
+        response = web_client().post("/admin/password_reset/", {"email": owner.email})
+        assert (response.status_code, response["Location"]) == (302, "/admin/password_reset/done/")
+
+    assert len(queued_jobs(task_name="deliver_account_password_reset")) == 2

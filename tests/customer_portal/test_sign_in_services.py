@@ -145,6 +145,21 @@ def test_the_code_signs_in_and_dies_after_five_wrong_tries(portal, portal_user):
         assert SignInToken.objects.filter(purpose=SIGN_IN, used_at__isnull=True).count() == 0
 
 
+def test_a_code_mailed_before_a_key_rotation_still_signs_in(portal, portal_user, settings):
+    """The e-mail job rebuilds the code under SECRET_KEY or a fallback; the check follows the same key."""
+    old_key = settings.SECRET_KEY
+    with tenant_context(portal):
+        sign_in_token_request(portal=portal, email=PORTAL_USER_EMAIL, purpose=SIGN_IN, host=PORTAL_HOST)
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "k" * 50, [old_key]
+    run_jobs()
+    code = _code(mail.outbox.pop())
+
+    with tenant_context(portal):
+        _, session = email_sign_in_by_code(email=PORTAL_USER_EMAIL, code=code, ip_address=None, user_agent="")
+
+    assert session.portal_user_id == portal_user.member.id
+
+
 def test_the_code_expires_after_ten_minutes_and_the_link_after_fifteen(portal, portal_user):
     message = _mailed(portal, purpose=SIGN_IN)
     with tenant_context(portal):

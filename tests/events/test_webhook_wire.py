@@ -59,6 +59,10 @@ def _body() -> str:
         ("https://224.0.0.251/in", "224.0.0.251 is a multicast address"),
         ("https://0.0.0.0/in", "0.0.0.0 is an unspecified address"),
         ("https://100.64.0.1/in", "100.64.0.1 is not a public address"),
+        # Ones that Python before 3.11.10 (CVE-2024-4032) calls global:
+        ("https://[2002:7f00:1::]/in", "2002:7f00:1:: is a loopback address"),  # 6to4 around 127.0.0.1
+        ("https://[fec0::1]/in", "fec0::1 is a site-local address"),
+        ("https://192.0.0.8/in", "192.0.0.8 is a reserved address"),
     ],
 )
 def test_it_refuses_urls_outside_the_policy(settings, url, reason):
