@@ -15,7 +15,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -221,23 +221,36 @@ def _refusal(row: EmailDelivery) -> str | None:
     return None
 
 
-def _token_for(invitation: Invitation) -> str | None:
-    """The invitation's token, rebuilt under the SECRET_KEY or one of its fallbacks; None if none matches."""
+def _rebuilt(token_hash: str, make: Callable[[str | bytes], str]) -> tuple[str | bytes, str] | None:
+    """(secret, token) for the SECRET_KEY or fallback under which `make(secret)` gives the token behind
+    `token_hash`; None if none does (the key it was made with is gone)."""
     for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
-        token = invitation_token(invitation_id=invitation.id, delivery_key=invitation.delivery_key, secret=secret)
-        if secrets.compare_digest(invitation_token_hash(token), invitation.token_hash):
-            return token
+        token = make(secret)
+        if secrets.compare_digest(invitation_token_hash(token), token_hash):
+            return secret, token
     return None
+
+
+def _token_for(invitation: Invitation) -> str | None:
+    """The invitation's token, rebuilt under the key it was made with; None if that key is gone."""
+    found = _rebuilt(
+        invitation.token_hash,
+        lambda secret: invitation_token(
+            invitation_id=invitation.id, delivery_key=invitation.delivery_key, secret=secret
+        ),
+    )
+    return None if found is None else found[1]
 
 
 def sign_in_secrets(row: SignInToken) -> tuple[str, str] | None:
-    """The link's token and the code, rebuilt under the SECRET_KEY or a fallback (the one its hash was made
-    with); None if none matches."""
-    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
-        token = sign_in_token(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
-        if secrets.compare_digest(invitation_token_hash(token), row.token_hash):
-            return token, sign_in_code(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
-    return None
+    """The link's token and the code, rebuilt under the key the link was made with; None if that key is gone."""
+    found = _rebuilt(
+        row.token_hash, lambda secret: sign_in_token(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
+    )
+    if found is None:
+        return None
+    secret, token = found
+    return token, sign_in_code(token_id=row.id, delivery_key=row.delivery_key, secret=secret)
 
 
 def _render(portal: Portal, kind: EmailKind, row: EmailDelivery) -> EmailMultiAlternatives:
